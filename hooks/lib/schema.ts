@@ -1,0 +1,84 @@
+import { Kind, Type, TypeRegistry, type SchemaOptions, type TSchema, type Static } from '@sinclair/typebox';
+import { TypeCompiler, type TypeCheck } from '@sinclair/typebox/compiler';
+import { Value } from '@sinclair/typebox/value';
+import { DNS_LABEL_PATTERN } from './names.ts';
+
+/**
+ * Schema building blocks shared by every Kapsa spec. The same TypeBox schema is the CRD's
+ * openAPIV3Schema (so Kubernetes rejects bad input at apply time) and the hooks' runtime validator
+ * (so a request that slipped past an older CRD still gets a clear condition instead of a crash).
+ * Kubernetes structural schemas forbid `additionalProperties: false` and `anyOf` of constants,
+ * hence enums as plain string schemas.
+ */
+
+const STRING_ENUM = 'KapsaStringEnum';
+if (!TypeRegistry.Has(STRING_ENUM)) {
+  TypeRegistry.Set<{ enum: string[] }>(STRING_ENUM, (schema, value) => typeof value === 'string' && schema.enum.includes(value));
+}
+
+export function StringEnum<const T extends readonly string[]>(values: T, options: SchemaOptions = {}) {
+  return Type.Unsafe<T[number]>({ [Kind]: STRING_ENUM, type: 'string', enum: [...values], ...options });
+}
+
+export function DnsLabel(options: SchemaOptions = {}) {
+  return Type.String({ pattern: DNS_LABEL_PATTERN, minLength: 1, maxLength: 63, ...options });
+}
+
+/** A CEL rule with the message Kubernetes shows when it fails. */
+export interface CelRule {
+  rule: string;
+  message: string;
+  fieldPath?: string;
+}
+
+export function cel(...rules: CelRule[]): { 'x-kubernetes-validations': CelRule[] } {
+  return { 'x-kubernetes-validations': rules };
+}
+
+export interface FieldError {
+  path: string;
+  message: string;
+}
+
+/** `/spec/environments/2/name` → `spec.environments[2].name`, the form kubectl users read. */
+export function fieldPath(pointer: string): string {
+  return pointer
+    .split('/')
+    .slice(1)
+    .map((segment) => segment.replace(/~1/g, '/').replace(/~0/g, '~'))
+    .reduce((path, segment) => {
+      if (/^\d+$/.test(segment)) return `${path}[${segment}]`;
+      return path === '' ? segment : `${path}.${segment}`;
+    }, '');
+}
+
+export interface Validator<T extends TSchema> {
+  /** Defaults applied to a copy of `value`, then checked; errors name the field. */
+  parse(value: unknown, prefix: string): { ok: true; value: Static<T> } | { ok: false; errors: FieldError[] };
+}
+
+export function compileValidator<T extends TSchema>(schema: T): Validator<T> {
+  const check: TypeCheck<T> = TypeCompiler.Compile(schema);
+  return {
+    parse(value, prefix) {
+      const withDefaults = Value.Default(schema, structuredClone(value ?? {}));
+      if (check.Check(withDefaults)) return { ok: true, value: withDefaults };
+      const errors: FieldError[] = [];
+      const seen = new Set<string>();
+      for (const error of check.Errors(withDefaults)) {
+        const path = [prefix, fieldPath(error.path)].filter((part) => part !== '').join('.');
+        if (seen.has(path)) continue;
+        seen.add(path);
+        const allowed = (error.schema as { enum?: unknown }).enum;
+        const message = Array.isArray(allowed) ? `must be one of: ${allowed.join(', ')}` : error.message;
+        errors.push({ path, message });
+        if (errors.length >= 10) break;
+      }
+      return { ok: false, errors };
+    },
+  };
+}
+
+export function describeErrors(errors: readonly FieldError[]): string {
+  return errors.map((error) => `${error.path}: ${error.message}`).join('; ');
+}

@@ -1,0 +1,166 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
+import Fastify, { LogController, type FastifyError, type FastifyInstance } from 'fastify';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import type { Config } from './config.ts';
+import { pickReplyFields, REQUEST_SCHEMAS } from './envelopes.ts';
+import type { Logger } from './logger.ts';
+import { createMetrics, type Metrics } from './metrics.ts';
+import { hookRoutes, type HookRoute } from './routes.ts';
+
+export interface AppOptions {
+  config: Config;
+  logger: Logger;
+  metrics?: Metrics;
+  /** The webhook bearer token; no check when empty. */
+  token?: string;
+  /** Replaces the hook table, for tests of the HTTP layer itself. */
+  routes?: HookRoute[];
+  /** The clock handed to pure hooks; tests pin it. */
+  clock?: () => Date;
+  /** Serve HTTPS with this certificate and key (PEM). */
+  https?: { cert: Buffer; key: Buffer };
+}
+
+export interface KapsaApp extends FastifyInstance {
+  markShuttingDown(): void;
+}
+
+/** A strong ETag of the reply bytes (Metacontroller's `webhook.etag` sends it back as If-None-Match). */
+export function etagOf(body: string): string {
+  return `"${createHash('sha256').update(body).digest('base64url')}"`;
+}
+
+function tokenMatches(expected: Buffer, header: string | undefined): boolean {
+  if (!header?.startsWith('Bearer ')) return false;
+  // Compare digests so the comparison takes the same time whatever the length of the guess.
+  const given = createHash('sha256').update(header.slice('Bearer '.length)).digest();
+  return timingSafeEqual(given, expected);
+}
+
+/**
+ * The hook service as a fastify instance, not yet listening. Routes:
+ * `POST /hooks/<controller>/<hook>`, `GET /healthz`, `GET /readyz`, `GET /metrics`.
+ */
+export function buildApp(options: AppOptions): KapsaApp {
+  const { config } = options;
+  const metrics = options.metrics ?? createMetrics();
+  const clock = options.clock ?? (() => new Date());
+  const expectedToken = options.token ? createHash('sha256').update(options.token).digest() : undefined;
+  let shuttingDown = false;
+
+  const app = Fastify({
+    ...(options.https ? { https: options.https } : {}),
+    loggerInstance: options.logger,
+    bodyLimit: config.bodyLimitBytes,
+    logController: new LogController({ disableRequestLogging: true }),
+    return503OnClosing: true,
+    ajv: {
+      // Kubernetes objects must reach the hooks exactly as Metacontroller sent them.
+      customOptions: { removeAdditional: false, useDefaults: false, coerceTypes: false, allErrors: false },
+    },
+  }).withTypeProvider<TypeBoxTypeProvider>();
+
+  app.setErrorHandler((error: FastifyError, request, reply) => {
+    const statusCode = error.statusCode ?? 500;
+    if (error.validation) {
+      const first = error.validation[0];
+      const where = first?.instancePath ? `body${first.instancePath.replace(/\//g, '.')}` : 'body';
+      return reply.code(400).send({ error: 'Bad Request', message: `${where} ${first?.message ?? 'is invalid'}` });
+    }
+    if (statusCode >= 400 && statusCode < 500) {
+      return reply.code(statusCode).send({ error: 'Bad Request', message: oneLine(error.message) });
+    }
+    request.log.error({ err: error }, 'hook failed');
+    return reply.code(500).send({ error: 'Internal Server Error', message: 'the hook failed; see the service log' });
+  });
+
+  app.setNotFoundHandler((request, reply) => {
+    reply.code(404).send({ error: 'Not Found', message: `no route ${request.method} ${request.url.split('?')[0]}` });
+  });
+
+  app.get('/healthz', async () => ({ status: 'ok' }));
+  app.get('/readyz', async (_request, reply) => {
+    if (shuttingDown) return reply.code(503).send({ status: 'shutting down' });
+    return { status: 'ready' };
+  });
+  if (config.metricsEnabled && config.metricsPort === 0) {
+    app.get('/metrics', async (_request, reply) => {
+      reply.header('content-type', metrics.registry.contentType);
+      return metrics.registry.metrics();
+    });
+  }
+
+  const routes = options.routes ?? hookRoutes({ config, metrics });
+  for (const route of routes) {
+    const labels = { controller: route.controller, hook: route.hook };
+    app.post(
+      `/hooks/${route.controller}/${route.hook}`,
+      { schema: { body: REQUEST_SCHEMAS[route.envelope] } },
+      async (request, reply) => {
+        const log = request.log.child({ controller: route.controller, hook: route.hook, ...parentOf(request.body) });
+        const started = process.hrtime.bigint();
+        const observe = (outcome: string) => {
+          metrics.hookRequests.inc({ ...labels, outcome });
+          metrics.hookDuration.observe({ ...labels, outcome }, Number(process.hrtime.bigint() - started) / 1e9);
+        };
+        try {
+          const result = (await route.handle(request.body, { log, now: clock() })) as Record<string, unknown>;
+          const body = JSON.stringify(pickReplyFields(route.envelope, result));
+          const etag = etagOf(body);
+          reply.header('etag', etag);
+          if (request.headers['if-none-match'] === etag) {
+            observe('not_modified');
+            return reply.code(304).send();
+          }
+          observe('ok');
+          log.debug({ bytes: body.length }, 'hook answered');
+          return reply.type('application/json').send(body);
+        } catch (error) {
+          observe('error');
+          throw error;
+        }
+      },
+    );
+  }
+
+  app.addHook('onRequest', async (request, reply) => {
+    if (!expectedToken || !request.url.startsWith('/hooks/')) return;
+    if (tokenMatches(expectedToken, request.headers.authorization)) return;
+    const [, , controller = '', hook = ''] = request.url.split('?')[0]?.split('/') ?? [];
+    const known = routes.some((route) => route.controller === controller && route.hook === hook);
+    metrics.hookRequests.inc({ controller: known ? controller : 'unknown', hook: known ? hook : 'unknown', outcome: 'unauthorized' });
+    return reply.code(401).header('www-authenticate', 'Bearer').send({ error: 'Unauthorized' });
+  });
+
+  app.addHook('onResponse', async (request, reply) => {
+    if (reply.statusCode >= 400 && request.url.startsWith('/hooks/') && reply.statusCode !== 401) {
+      const route = request.routeOptions.url;
+      if (route && reply.statusCode < 500) {
+        const [, , controller = '', hook = ''] = route.split('/');
+        metrics.hookRequests.inc({ controller, hook, outcome: 'bad_request' });
+      }
+    }
+  });
+
+  const kapsa = app as unknown as KapsaApp;
+  kapsa.markShuttingDown = () => {
+    shuttingDown = true;
+  };
+  return kapsa;
+}
+
+function oneLine(message: string): string {
+  return message.replace(/\s+/g, ' ').trim();
+}
+
+function parentOf(body: unknown): { parent?: string; generation?: number } {
+  if (typeof body !== 'object' || body === null) return {};
+  const record = body as { parent?: { metadata?: { name?: string; namespace?: string; generation?: number } }; object?: { metadata?: { name?: string; namespace?: string; generation?: number } } };
+  const metadata = record.parent?.metadata ?? record.object?.metadata;
+  if (!metadata?.name) return {};
+  const result: { parent?: string; generation?: number } = {
+    parent: metadata.namespace ? `${metadata.namespace}/${metadata.name}` : metadata.name,
+  };
+  if (typeof metadata.generation === 'number') result.generation = metadata.generation;
+  return result;
+}

@@ -1,0 +1,130 @@
+import { readFileSync } from 'node:fs';
+import { parseDurationSeconds } from '../lib/duration.ts';
+import { isDnsLabel } from '../lib/names.ts';
+
+/**
+ * Every setting of the service, read from `KAPSA_*` environment variables and checked once at
+ * start. The table is also the documentation: the README's configuration section and the chart's
+ * values mirror it (a test keeps them in step).
+ */
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+type Parser<T> = (raw: string, variable: string) => T;
+
+const fail = (variable: string, message: string): never => {
+  throw new ConfigError(`${variable}: ${message}`);
+};
+
+const text: Parser<string> = (raw) => raw;
+const integer =
+  (min: number, max: number): Parser<number> =>
+  (raw, variable) => {
+    const value = Number(raw);
+    if (!/^\d+$/.test(raw) || value < min || value > max) fail(variable, `must be an integer from ${min} to ${max}, got "${raw}"`);
+    return value;
+  };
+const boolean: Parser<boolean> = (raw, variable) => {
+  if (raw === 'true' || raw === '1') return true;
+  if (raw === 'false' || raw === '0') return false;
+  return fail(variable, `must be true or false, got "${raw}"`);
+};
+const oneOf =
+  <const T extends readonly string[]>(values: T): Parser<T[number]> =>
+  (raw, variable) =>
+    (values as readonly string[]).includes(raw) ? (raw as T[number]) : fail(variable, `must be one of ${values.join(', ')}, got "${raw}"`);
+const durationSeconds =
+  (min: number): Parser<number> =>
+  (raw, variable) => {
+    const seconds = parseDurationSeconds(raw);
+    if (seconds === undefined) return fail(variable, `must be a duration such as 30s, 5m or 1h, got "${raw}"`);
+    if (seconds < min) return fail(variable, `must be at least ${min}s, got "${raw}"`);
+    return seconds;
+  };
+const dnsLabel: Parser<string> = (raw, variable) => (isDnsLabel(raw) ? raw : fail(variable, `must be a DNS label, got "${raw}"`));
+
+const list: Parser<string[]> = (raw) =>
+  raw
+    .split(',')
+    .map((item) => item.trim())
+    .filter((item) => item.length > 0);
+const namespacePrefix: Parser<string> = (raw, variable) =>
+  raw === '' || /^[a-z0-9]([-a-z0-9]*)?$/.test(raw) ? raw : fail(variable, `must be lowercase letters, digits and dashes, got "${raw}"`);
+
+interface Setting<T> {
+  variable: string;
+  default: string;
+  description: string;
+  parse: Parser<T>;
+}
+
+const setting = <T>(variable: string, defaultValue: string, description: string, parse: Parser<T>): Setting<T> => ({
+  variable,
+  default: defaultValue,
+  description,
+  parse,
+});
+
+export const SETTINGS = {
+  port: setting('KAPSA_PORT', '8080', 'Port of the hook server.', integer(1, 65535)),
+  host: setting('KAPSA_HOST', '0.0.0.0', 'Address the hook server binds to.', text),
+  logLevel: setting('KAPSA_LOG_LEVEL', 'info', 'Log level: fatal, error, warn, info, debug, trace.', oneOf(['fatal', 'error', 'warn', 'info', 'debug', 'trace'] as const)),
+  logFormat: setting('KAPSA_LOG_FORMAT', 'json', 'Log format: `json` (one object per line) or `console` (human readable).', oneOf(['json', 'console'] as const)),
+  metricsEnabled: setting('KAPSA_METRICS_ENABLED', 'true', 'Serve Prometheus metrics on `/metrics`.', boolean),
+  metricsPort: setting('KAPSA_METRICS_PORT', '0', 'A separate port for `/metrics`; 0 serves them on the hook port.', integer(0, 65535)),
+  bodyLimitBytes: setting('KAPSA_BODY_LIMIT', '16777216', 'Largest hook request body, in bytes.', integer(1024, 1024 * 1024 * 1024)),
+  namespace: setting('KAPSA_NAMESPACE', 'kapsa-system', "Kapsa's own namespace (shared Secrets, wildcard certificates).", dnsLabel),
+  metacontrollerNamespace: setting('KAPSA_METACONTROLLER_NAMESPACE', 'metacontroller', "Metacontroller's namespace; never given to a Project.", dnsLabel),
+  projectNamespacePrefix: setting('KAPSA_PROJECT_NAMESPACE_PREFIX', '', 'Prefix of every project namespace (`<prefix><project>`).', namespacePrefix),
+  reservedNamespaces: setting('KAPSA_RESERVED_NAMESPACES', '', 'More namespace names no Project may take, comma separated (`default`, `kube-*` and Kapsa\'s and Metacontroller\'s are always reserved).', list),
+  ingressClass: setting('KAPSA_INGRESS_CLASS', '', 'IngressClass of every Ingress; the cluster default when empty.', text),
+  defaultPollIntervalSeconds: setting('KAPSA_DEFAULT_POLL_INTERVAL', '1m', 'Git poll interval of a Project that sets none.', durationSeconds(10)),
+  reconciliationTimeoutSeconds: setting('KAPSA_RECONCILIATION_TIMEOUT', '10m', 'How long a rollout may take before its environment is marked failed (Deployment progress deadline).', durationSeconds(30)),
+  kpackClusterBuilder: setting('KAPSA_KPACK_BUILDER', 'default', 'kpack ClusterBuilder used by buildpack builds.', text),
+  kpackServiceAccount: setting('KAPSA_KPACK_SERVICE_ACCOUNT', 'kapsa-build', 'Name of the build ServiceAccount made in every project namespace.', dnsLabel),
+  buildkitImage: setting('KAPSA_BUILDKIT_IMAGE', 'moby/buildkit:v0.25.2-rootless', 'BuildKit image of Dockerfile build Jobs.', text),
+  gitAllowHttp: setting('KAPSA_GIT_ALLOW_HTTP', 'false', 'Allow plain-HTTP git repositories.', boolean),
+  gitAllowedHosts: setting('KAPSA_GIT_ALLOWED_HOSTS', '', 'Hosts (`host` or `host:port`, comma separated) exempt from the private-address guard.', list),
+  gitTimeoutSeconds: setting('KAPSA_GIT_TIMEOUT', '10s', 'Time limit of one git poll.', durationSeconds(1)),
+  gitMaxConcurrentPolls: setting('KAPSA_GIT_MAX_CONCURRENT_POLLS', '8', 'Polls running at once, across all Projects.', integer(1, 256)),
+  gitMaxTrackedBranches: setting('KAPSA_GIT_MAX_TRACKED_BRANCHES', '100', 'Branches recorded per Project (environment branches first).', integer(1, 1000)),
+  registryProbeIntervalSeconds: setting('KAPSA_REGISTRY_PROBE_INTERVAL', '5m', 'How often a Registry\'s credentials are checked.', durationSeconds(10)),
+  registryProbeTimeoutSeconds: setting('KAPSA_REGISTRY_PROBE_TIMEOUT', '5s', 'Time limit of one registry check.', durationSeconds(1)),
+  webhookToken: setting('KAPSA_WEBHOOK_TOKEN', '', 'Bearer token every `/hooks/*` request must carry; no check when empty.', text),
+  webhookTokenFile: setting('KAPSA_WEBHOOK_TOKEN_FILE', '', 'File holding the bearer token (wins over KAPSA_WEBHOOK_TOKEN).', text),
+  tlsCertFile: setting('KAPSA_TLS_CERT_FILE', '', 'Serve HTTPS with this certificate (PEM); plain HTTP when empty.', text),
+  tlsKeyFile: setting('KAPSA_TLS_KEY_FILE', '', 'Private key of KAPSA_TLS_CERT_FILE.', text),
+} as const;
+
+type Settings = typeof SETTINGS;
+export type Config = { readonly [K in keyof Settings]: Settings[K] extends Setting<infer T> ? T : never };
+
+/** Reads the configuration; throws a ConfigError naming the variable at the first bad value. */
+export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
+  const values: Record<string, unknown> = {};
+  for (const [key, item] of Object.entries(SETTINGS) as Array<[string, Setting<unknown>]>) {
+    values[key] = item.parse(env[item.variable] ?? item.default, item.variable);
+  }
+  const config = values as Config;
+  if (config.tlsCertFile !== '' && config.tlsKeyFile === '') fail('KAPSA_TLS_KEY_FILE', 'is required with KAPSA_TLS_CERT_FILE');
+  if (config.tlsKeyFile !== '' && config.tlsCertFile === '') fail('KAPSA_TLS_CERT_FILE', 'is required with KAPSA_TLS_KEY_FILE');
+  if (config.metricsPort !== 0 && config.metricsPort === config.port) fail('KAPSA_METRICS_PORT', 'must differ from KAPSA_PORT (or be 0)');
+  return config;
+}
+
+/** The default configuration, for tests and the render CLI. */
+export function defaultConfig(overrides: Partial<Config> = {}): Config {
+  return { ...loadConfig({}), ...overrides };
+}
+
+/** The webhook token, read from its file when one is named. */
+export function webhookToken(config: Config): string {
+  if (config.webhookTokenFile === '') return config.webhookToken;
+  try {
+    return readFileSync(config.webhookTokenFile, 'utf8').trim();
+  } catch (error) {
+    throw new ConfigError(`KAPSA_WEBHOOK_TOKEN_FILE: cannot read ${config.webhookTokenFile}: ${(error as NodeJS.ErrnoException).code ?? 'error'}`);
+  }
+}
