@@ -1,5 +1,9 @@
 import { syncEnvironment } from '../environment/sync.ts';
-import type { CompositeSyncRequest } from '../lib/hook.ts';
+import type { CompositeSyncRequest, CustomizeRequest, DecoratorSyncRequest } from '../lib/hook.ts';
+import { isRecord } from '../lib/objects.ts';
+import { customizeProject, syncProjectClaims } from '../project/customize.ts';
+import { projectSettings } from '../project/settings.ts';
+import { syncProject } from '../project/sync.ts';
 import type { Config } from './config.ts';
 import type { EnvelopeKind } from './envelopes.ts';
 import type { Logger } from './logger.ts';
@@ -29,9 +33,54 @@ function objectKey(request: CompositeSyncRequest): string {
 }
 
 /** Every hook the service answers, wired to its pure function (or, for the pollers, its I/O). */
-export function hookRoutes({ metrics }: HookDependencies): HookRoute[] {
+function buildRecords(status: unknown): Set<string> {
+  if (!isRecord(status) || !Array.isArray(status.builds)) return new Set();
+  return new Set(status.builds.filter(isRecord).map((record) => `${String(record.branch)}@${String(record.commit)}`));
+}
+
+export function hookRoutes({ config, metrics }: HookDependencies): HookRoute[] {
   const environmentPhases = new PhaseTracker(metrics.environmentsTotal);
+  const projectPhases = new PhaseTracker(metrics.projectsTotal);
+  const settings = projectSettings(config);
   return [
+    {
+      controller: 'project',
+      hook: 'customize',
+      envelope: 'customize',
+      handle: (body) => customizeProject(body as CustomizeRequest, settings),
+    },
+    {
+      controller: 'project',
+      hook: 'sync',
+      envelope: 'composite',
+      handle(body, { now }) {
+        const request = body as CompositeSyncRequest;
+        const started = process.hrtime.bigint();
+        let result = 'error';
+        try {
+          const reply = syncProject(request, { now, settings });
+          const conditions = Array.isArray(reply.status.conditions) ? reply.status.conditions : [];
+          const ready = conditions.find((item) => isRecord(item) && item.type === 'Ready');
+          result = isRecord(ready) && ready.status === 'True' ? 'ready' : isRecord(ready) && ready.reason === 'InvalidSpec' ? 'invalid' : 'not_ready';
+          if (request.finalizing) projectPhases.forget(objectKey(request));
+          else projectPhases.observe(objectKey(request), String(reply.status.phase));
+          // A build counts once: when its record first appears in the status history.
+          const before = buildRecords(request.parent.status);
+          const strategy = isRecord(request.parent.spec) && isRecord(request.parent.spec.build) ? String(request.parent.spec.build.strategy ?? 'buildpacks') : 'buildpacks';
+          for (const record of buildRecords(reply.status)) if (!before.has(record)) metrics.buildsTotal.inc({ strategy, result: 'succeeded' });
+          return reply;
+        } finally {
+          metrics.projectReconcileTotal.inc({ result });
+          metrics.projectReconcileDuration.observe({ result }, Number(process.hrtime.bigint() - started) / 1e9);
+        }
+      },
+    },
+    {
+      controller: 'project-claims',
+      hook: 'sync',
+      envelope: 'decorator',
+      handle: (body) => syncProjectClaims(body as DecoratorSyncRequest),
+    },
     {
       controller: 'environment',
       hook: 'sync',

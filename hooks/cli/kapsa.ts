@@ -1,0 +1,91 @@
+#!/usr/bin/env node
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { stringify } from 'yaml';
+import { crdFiles } from '../crds/generate.ts';
+import { projectSettings } from '../project/settings.ts';
+import { ConfigError, loadConfig } from '../server/config.ts';
+import { loadObjects, render, RenderError } from './render.ts';
+
+const USAGE = `usage:
+  kapsa render <file or folder>... [--output yaml|json] [--builds succeeded|pending] [--now <RFC 3339 time>]
+      Print every manifest Kapsa would create from Project, Environment, DomainPool, Registry and
+      Secret YAML, running the same sync functions as the service. KAPSA_* settings apply.
+  kapsa generate-crds <folder> [--check]
+      Write the CRDs generated from the spec types (or, with --check, fail when they differ).
+`;
+
+function fail(message: string, code = 1): never {
+  process.stderr.write(`kapsa: ${message}\n`);
+  process.exit(code);
+}
+
+function renderCommand(args: string[]): void {
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: {
+      output: { type: 'string', short: 'o', default: 'yaml' },
+      builds: { type: 'string', default: 'succeeded' },
+      now: { type: 'string' },
+    },
+  });
+  if (positionals.length === 0) fail(`render needs at least one file or folder\n${USAGE}`, 2);
+  if (values.output !== 'yaml' && values.output !== 'json') fail(`--output must be yaml or json, got ${values.output}`, 2);
+  if (values.builds !== 'succeeded' && values.builds !== 'pending') fail(`--builds must be succeeded or pending, got ${values.builds}`, 2);
+  const now = values.now ? new Date(values.now) : new Date();
+  if (Number.isNaN(now.getTime())) fail(`--now is not a time: ${values.now}`, 2);
+  let config;
+  try {
+    config = loadConfig();
+  } catch (error) {
+    if (error instanceof ConfigError) fail(`invalid configuration: ${error.message}`, 2);
+    throw error;
+  }
+  try {
+    const objects = render(loadObjects(positionals), { now, settings: projectSettings(config), assumeBuildsSucceeded: values.builds === 'succeeded' });
+    if (values.output === 'json') {
+      process.stdout.write(`${JSON.stringify({ apiVersion: 'v1', kind: 'List', items: objects }, null, 2)}\n`);
+    } else {
+      process.stdout.write(objects.map((object) => `---\n${stringify(object, { lineWidth: 0 })}`).join(''));
+    }
+  } catch (error) {
+    if (error instanceof RenderError) fail(error.message);
+    throw error;
+  }
+}
+
+function generateCrdsCommand(args: string[]): void {
+  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { check: { type: 'boolean', default: false } } });
+  const folder = positionals[0] ?? 'crds';
+  const stale: string[] = [];
+  for (const [file, text] of crdFiles()) {
+    const path = join(folder, file);
+    if (values.check) {
+      let current = '';
+      try {
+        current = readFileSync(path, 'utf8');
+      } catch {
+        // A missing file is as stale as a different one.
+      }
+      if (current !== text) stale.push(path);
+    } else {
+      mkdirSync(folder, { recursive: true });
+      writeFileSync(path, text);
+      process.stdout.write(`wrote ${path}\n`);
+    }
+  }
+  if (stale.length > 0) fail(`CRDs differ from the spec types: ${stale.join(', ')} (run npm run generate:crds)`);
+}
+
+const [command, ...rest] = process.argv.slice(2);
+try {
+  if (command === 'render') renderCommand(rest);
+  else if (command === 'generate-crds') generateCrdsCommand(rest);
+  else if (command === undefined || command === 'help' || command === '--help' || command === '-h') process.stdout.write(USAGE);
+  else fail(`unknown command ${command}\n${USAGE}`, 2);
+} catch (error) {
+  if (error instanceof TypeError && 'code' in error && String(error.code).startsWith('ERR_PARSE_ARGS')) fail(`${error.message}\n${USAGE}`, 2);
+  throw error;
+}
