@@ -1,14 +1,29 @@
 import { defineConfig } from 'vitest/config';
 
-// One run covers everything: pure functions, HTTP, the real git server, the real registry and
-// the real kube-apiserver. The API server is started once for the whole run by the global setup.
+// One `npm test` covers everything: pure functions, HTTP, the real git server, the real registry
+// and the real kube-apiserver. Tests that need the API server live in test/k8s/ and form their
+// own project, so the server is started once per run and only when those tests run.
 export default defineConfig({
   test: {
-    include: ['test/**/*.test.ts'],
-    globalSetup: ['test/k8s/global-setup.ts'],
     testTimeout: 30_000,
     hookTimeout: 120_000,
     pool: 'forks',
-    reporters: ['default'],
+    projects: [
+      {
+        extends: true,
+        test: { name: 'unit', include: ['test/**/*.test.ts'], exclude: ['test/k8s/**'] },
+      },
+      {
+        extends: true,
+        test: {
+          name: 'k8s',
+          include: ['test/k8s/**/*.test.ts'],
+          globalSetup: ['test/k8s/global-setup.ts'],
+          // The suite shares one API server; files that race for it would only slow each other down.
+          fileParallelism: false,
+          testTimeout: 120_000,
+        },
+      },
+    ],
   },
 });
