@@ -55,5 +55,12 @@ export function childKey(object: KubeObject): string {
  */
 export function withKept(computed: readonly KubeObject[], kept: readonly KubeObject[]): KubeObject[] {
   const keys = new Set(computed.map(childKey));
-  return [...computed, ...kept.filter((child) => !keys.has(childKey(child)))];
+  const merged = [...computed];
+  for (const child of kept) {
+    const key = childKey(child);
+    if (keys.has(key)) continue;
+    keys.add(key);
+    merged.push(child);
+  }
+  return merged;
 }

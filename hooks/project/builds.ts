@@ -113,10 +113,7 @@ export function desiredBuildJob(target: BuildTarget, spec: ProjectSpec, reposito
       backoffLimit: 1,
       activeDeadlineSeconds: 3600,
       template: {
-        metadata: {
-          labels,
-          annotations: { 'container.apparmor.security.beta.kubernetes.io/buildkit': 'unconfined' },
-        },
+        metadata: { labels },
         spec: {
           restartPolicy: 'Never',
           serviceAccountName: settings.buildServiceAccount,
@@ -139,6 +136,7 @@ export function desiredBuildJob(target: BuildTarget, spec: ProjectSpec, reposito
                 runAsUser: 1000,
                 runAsGroup: 1000,
                 seccompProfile: { type: 'Unconfined' },
+                appArmorProfile: { type: 'Unconfined' },
               },
               volumeMounts: [
                 { name: 'docker-config', mountPath: '/home/user/.docker', readOnly: true },

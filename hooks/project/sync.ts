@@ -13,7 +13,6 @@ import {
   desiredBuildJob,
   desiredKpackImage,
   findBuild,
-  kpackImageName,
   mergeBuildHistory,
   observedBuild,
   previousBuilds,
@@ -286,14 +285,16 @@ export function syncProject(request: CompositeSyncRequest, context: ProjectSyncC
 
   // Credentials.
   const registry = resolveRegistry(request, model, settings, conditions);
-  const secretNames = new Set([PUSH_SECRET, ...(registry.pullSecret ? [registry.pullSecret] : [])]);
   if (registry.credentials && registry.host) {
     children.push(desiredDockerConfigSecret(model, PUSH_SECRET, registry.host, registry.credentials));
     if (registry.pullSecret && registry.pullSecret !== PUSH_SECRET) {
       children.push(desiredDockerConfigSecret(model, registry.pullSecret, registry.host, registry.credentials));
     }
   } else {
-    kept.push(...keptOfType(request, 'Secret', 'v1', secretNames));
+    // Without the Registry (or its Secret) the names of the copies may be unknown: keep every
+    // credential copy that runs, except the git one, which follows its own reference below.
+    const copies = objectsOfType(request.children, 'Secret', 'v1').filter((object) => object.metadata.name !== GIT_SECRET);
+    kept.push(...copies.map(keptChild));
   }
   const relatedSecrets = objectsOfType<Secret>(request.related, 'Secret', 'v1');
   const git = chooseGitSecret(model, relatedSecrets, settings);
@@ -302,7 +303,9 @@ export function syncProject(request: CompositeSyncRequest, context: ProjectSyncC
     conditions.set('RepositoryAccessible', 'False', git.reason, git.message);
     kept.push(...keptOfType(request, 'Secret', 'v1', new Set([GIT_SECRET])));
   }
-  children.push(
+  const observedServiceAccount = observedByName(request, 'ServiceAccount', 'v1').get(settings.buildServiceAccount);
+  if (!registry.credentials && observedServiceAccount) kept.push(keptChild(observedServiceAccount));
+  else children.push(
     desiredBuildServiceAccount(model, settings, {
       push: registry.credentials !== undefined || kept.some((child) => child.metadata.name === PUSH_SECRET),
       git: git.state === 'ok' || kept.some((child) => child.metadata.name === GIT_SECRET),
@@ -326,10 +329,10 @@ export function syncProject(request: CompositeSyncRequest, context: ProjectSyncC
   const domain = allocateDomain(request, model, conditions);
 
   const previewPlan = planPreviews(request, spec, heads, environmentBranchSet, observedEnvironments, now);
-  if (previewPlan.leftOut.length > 0) {
-    const shown = previewPlan.leftOut.slice(0, 10).join(', ');
-    const more = previewPlan.leftOut.length > 10 ? ` and ${previewPlan.leftOut.length - 10} more` : '';
-    conditions.set('PreviewsLimited', 'True', 'MaxActiveReached', `maxActive ${spec.previewEnvironments?.maxActive ?? 0} reached; no preview for ${shown}${more}`);
+  if (!spec.previewEnvironments?.enabled) {
+    // No previews, no condition about them.
+  } else if (previewPlan.leftOut.length > 0) {
+    conditions.set('PreviewsLimited', 'True', 'MaxActiveReached', `maxActive ${spec.previewEnvironments.maxActive} reached; no preview for ${bounded(previewPlan.leftOut)}`);
   } else {
     conditions.set('PreviewsLimited', 'False', 'WithinLimit', 'every matching branch has a preview');
   }
@@ -357,14 +360,19 @@ export function syncProject(request: CompositeSyncRequest, context: ProjectSyncC
     kept.push(...keptOfType(request, 'Image', 'kpack.io/v1alpha2'), ...keptOfType(request, 'Job', 'batch/v1'));
   }
   const history = mergeBuildHistory(fresh, previousBuilds(parent));
-  if (failures.length > 0) conditions.set('BuildSucceeded', 'False', 'BuildFailed', failures.join('; '));
-  else if (running.length > 0) conditions.set('BuildSucceeded', 'Unknown', 'Building', `building ${running.join(', ')}`);
+  const promotionProblems = spec.environments.flatMap((environment) =>
+    environment.revision !== undefined && !findBuild(history, environment.revision)
+      ? [`${environment.name}: revision ${environment.revision} was never built; it keeps what it runs`]
+      : [],
+  );
+  if (failures.length > 0) conditions.set('BuildSucceeded', 'False', 'BuildFailed', bounded(failures));
+  if (promotionProblems.length > 0) conditions.set('BuildSucceeded', 'False', 'RevisionNotBuilt', bounded(promotionProblems));
+  if (running.length > 0) conditions.set('BuildSucceeded', 'Unknown', 'Building', `building ${bounded(running)}`);
   else if (!heads) conditions.set('BuildSucceeded', 'Unknown', 'NoCommits', 'no branch heads observed yet; nothing is built');
   else conditions.set('BuildSucceeded', 'True', 'Succeeded', 'the newest commit of every tracked branch is built');
 
   // Environments.
   const environmentStatus: Array<Record<string, unknown>> = [];
-  const promotionProblems: string[] = [];
   const primary = primaryEnvironment(spec);
   const builtFor = (branch: string, commit: string | undefined) =>
     commit === undefined ? undefined : history.find((record) => record.branch === branch && record.commit === commit);
@@ -379,9 +387,7 @@ export function syncProject(request: CompositeSyncRequest, context: ProjectSyncC
       const headBuild = builtFor(branch, head);
       let release: { image: string; commit: string | undefined } | undefined;
       if (environment.revision !== undefined) {
-        const promoted = findBuild(history, environment.revision);
-        if (!promoted) promotionProblems.push(`${environment.name}: revision ${environment.revision} was never built`);
-        release = promoted ?? current;
+        release = findBuild(history, environment.revision) ?? current;
       } else if (environment.autoSync) {
         release = headBuild ?? current;
       } else {
@@ -413,7 +419,6 @@ export function syncProject(request: CompositeSyncRequest, context: ProjectSyncC
       environmentStatus.push(entry);
     }
   }
-  if (promotionProblems.length > 0) conditions.set('BuildSucceeded', 'False', 'RevisionNotBuilt', promotionProblems.join('; '));
 
   // Previews.
   const previewStatus: Array<Record<string, unknown>> = [];
@@ -479,6 +484,12 @@ export function syncProject(request: CompositeSyncRequest, context: ProjectSyncC
   return finish(request, context, conditions, withKept(children, kept), fields, previewPlan.resyncAfterSeconds);
 }
 
+/** Condition messages name what they are about, within a size that keeps status small. */
+function bounded(items: readonly string[], limit = 10): string {
+  const shown = items.slice(0, limit).map((item) => (item.length > 100 ? `${item.slice(0, 97)}...` : item));
+  return items.length > limit ? `${shown.join('; ')}; and ${items.length - limit} more` : shown.join('; ');
+}
+
 function phaseOf(conditions: ConditionSet, failed: boolean, building: boolean): string {
   if (conditions.get('Ready')?.status === 'True') return 'Ready';
   if (failed) return 'Failed';
@@ -511,15 +522,15 @@ function planPreviews(
     return { live: [], leftOut: [], expired: [], ttl, keep: false, keptObjects: [] };
   }
   if (!heads) {
+    // Their builds are kept with every other build when there are no heads.
     const names = new Set(observedPreviews.map((object) => object.metadata.name ?? ''));
-    const branchSlugs = new Set(observedPreviews.map((object) => kpackImageName(String(isRecord(object.spec) ? object.spec.branch : ''))));
     return {
       live: [],
       leftOut: [],
       expired: previousExpired(request.parent),
       ttl,
       keep: true,
-      keptObjects: [...keptOfType(request, 'Environment', API_VERSION, names), ...keptOfType(request, 'Image', 'kpack.io/v1alpha2', branchSlugs)],
+      keptObjects: keptOfType(request, 'Environment', API_VERSION, names),
     };
   }
   const taken = new Set(spec.environments.map((environment) => environment.name));

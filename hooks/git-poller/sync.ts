@@ -1,0 +1,170 @@
+/**
+ * The git-poller DecoratorController sync hook: polls the Project's repository (through the
+ * scheduler, so at most once per interval per repository + credentials) and writes the heads of the
+ * tracked branches as Project annotations. It never touches spec or status (`status` is omitted,
+ * which Metacontroller reads as "leave unchanged") and has no attachments (the DecoratorController
+ * for this hook must declare none: an empty `attachments` list deletes observed attachments).
+ *
+ * Annotations (Metacontroller merges them into the Project; a null value removes a key):
+ *  - `kapsa-project.io/observed-refs`: JSON `{branch: sha}` of the tracked branches, keys in byte
+ *    order, no whitespace — the same observation always gives the same bytes, so Metacontroller
+ *    only writes on a real change. On a failed poll it is left as it was (last good refs kept:
+ *    a flaky git server must not tear down environments).
+ *  - `kapsa-project.io/observed-refs-truncated`: `"<n>"` branches cut by maxTracked; null when none.
+ *  - `kapsa-project.io/poll-error`: `<Reason>: <message>` on failure; null on success.
+ * No timestamps: nothing changes unless the observation changes.
+ *
+ * Both request shapes are accepted: Metacontroller's v1 decorator request
+ * `{controller, object, attachments, related, finalizing}` and the v2 one
+ * `{controller, parent, children, related, finalizing}`.
+ */
+import { isRecord } from '../lib/objects.ts';
+import type { KubeObject, ObjectsByType } from '../lib/objects.ts';
+import { parseDurationSeconds } from '../lib/duration.ts';
+import type { EgressPolicy, Resolver } from './egress.ts';
+import { listBranchHeads, scrub } from './remote.ts';
+import type { GitCredentials, PollOutcome } from './remote.ts';
+import type { PollScheduler } from './scheduler.ts';
+import { trackedBranches } from './tracked.ts';
+
+export const ANNOTATION_OBSERVED_REFS = 'kapsa-project.io/observed-refs';
+export const ANNOTATION_OBSERVED_REFS_TRUNCATED = 'kapsa-project.io/observed-refs-truncated';
+export const ANNOTATION_POLL_ERROR = 'kapsa-project.io/poll-error';
+
+/** Longest poll-error annotation message (annotation values are limited in total size). */
+const MAX_ERROR_LENGTH = 512;
+
+export interface DecoratorSyncRequest {
+  controller?: unknown;
+  /** v1 request */
+  object?: KubeObject;
+  attachments?: ObjectsByType;
+  /** v2 request */
+  parent?: KubeObject;
+  children?: ObjectsByType;
+  related?: ObjectsByType;
+  finalizing?: boolean;
+}
+
+export interface DecoratorResponse {
+  labels?: Record<string, string | null>;
+  annotations: Record<string, string | null>;
+  status?: Record<string, unknown> | null;
+  attachments: KubeObject[];
+  resyncAfterSeconds?: number;
+  finalized?: boolean;
+}
+
+export interface GitPollerLogger {
+  info(obj: Record<string, unknown>, msg?: string): void;
+  warn(obj: Record<string, unknown>, msg?: string): void;
+  debug?(obj: Record<string, unknown>, msg?: string): void;
+}
+
+export type CredentialResolution = GitCredentials | undefined | { error: string };
+
+export interface GitPollerDeps {
+  scheduler: PollScheduler;
+  policy: EgressPolicy;
+  defaultPollIntervalSeconds: number;
+  /** Total time budget of one hook call (waiting + polling), in ms. Keep it well inside Metacontroller's hook timeout. */
+  timeoutMs: number;
+  maxTracked: number;
+  resolveCredentials(project: KubeObject, related: ObjectsByType | undefined): CredentialResolution;
+  log?: GitPollerLogger;
+  /** Test seams. */
+  resolve?: Resolver;
+  ca?: string | Buffer | Array<string | Buffer>;
+  poll?: typeof listBranchHeads;
+}
+
+/** Serialises branch → sha with keys in byte order and no whitespace (byte-stable). */
+export function formatObservedRefs(heads: Record<string, string>): string {
+  const keys = Object.keys(heads).sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+  return `{${keys.map((key) => `${JSON.stringify(key)}:${JSON.stringify(heads[key])}`).join(',')}}`;
+}
+
+function truncateMessage(message: string): string {
+  const oneLine = message.replace(/[\r\n]+/g, ' ').trim();
+  return oneLine.length > MAX_ERROR_LENGTH ? `${oneLine.slice(0, MAX_ERROR_LENGTH - 1)}…` : oneLine;
+}
+
+function pollIntervalSeconds(spec: Record<string, unknown>, fallback: number): { seconds: number; invalid?: string } {
+  const repository = isRecord(spec.repository) ? spec.repository : {};
+  const raw = repository.pollInterval;
+  if (raw === undefined || raw === null || raw === '') return { seconds: fallback };
+  const seconds = typeof raw === 'string' ? parseDurationSeconds(raw) : undefined;
+  if (seconds === undefined || seconds <= 0) {
+    return { seconds: fallback, invalid: `spec.repository.pollInterval "${String(raw)}" is not a duration like 1m or 30s` };
+  }
+  return { seconds };
+}
+
+export async function gitPollerSync(request: DecoratorSyncRequest, deps: GitPollerDeps): Promise<DecoratorResponse> {
+  const project = request.object ?? request.parent;
+  if (!project || !isRecord(project)) throw new TypeError('sync request has no object');
+  const spec = isRecord(project.spec) ? project.spec : {};
+  const previous = project.metadata?.annotations ?? {};
+  const previousRefs = previous[ANNOTATION_OBSERVED_REFS];
+  const interval = pollIntervalSeconds(spec, deps.defaultPollIntervalSeconds);
+  const name = project.metadata?.name;
+
+  if (request.finalizing) {
+    // Nothing to clean up: annotations go with the object.
+    return { annotations: {}, attachments: [], finalized: true };
+  }
+
+  const fail = (reason: string, message: string, resyncAfterSeconds: number): DecoratorResponse => {
+    const annotations: Record<string, string | null> = {};
+    if (typeof previousRefs === 'string') annotations[ANNOTATION_OBSERVED_REFS] = previousRefs;
+    annotations[ANNOTATION_POLL_ERROR] = `${reason}: ${truncateMessage(message)}`;
+    return { annotations, attachments: [], resyncAfterSeconds };
+  };
+
+  const repository = isRecord(spec.repository) ? spec.repository : {};
+  const url = typeof repository.url === 'string' ? repository.url : '';
+  if (url === '') return fail('InvalidSpec', 'spec.repository.url is required', interval.seconds);
+
+  const resolved = deps.resolveCredentials(project, request.related);
+  if (resolved && 'error' in resolved) {
+    deps.log?.warn({ project: name, reason: 'CredentialsUnavailable' }, 'git credentials unavailable');
+    return fail('CredentialsUnavailable', resolved.error, interval.seconds);
+  }
+  const credentials: GitCredentials | undefined = resolved;
+
+  const poll = deps.poll ?? listBranchHeads;
+  const scheduled = await deps.scheduler.run({
+    url,
+    credentials,
+    intervalSeconds: interval.seconds,
+    waitMs: deps.timeoutMs,
+    poll: () =>
+      poll({
+        url,
+        policy: deps.policy,
+        credentials,
+        timeoutMs: deps.timeoutMs,
+        resolve: deps.resolve,
+        ca: deps.ca,
+      }),
+  });
+  const outcome: PollOutcome = scheduled.outcome;
+  if (scheduled.source === 'polled') {
+    deps.log?.info(
+      outcome.ok
+        ? { project: name, repository: scheduled.key, branches: Object.keys(outcome.heads).length, protocolVersion: outcome.protocolVersion }
+        : { project: name, repository: scheduled.key, reason: outcome.reason, message: scrub(outcome.message, credentials) },
+      outcome.ok ? 'git poll succeeded' : 'git poll failed',
+    );
+  }
+
+  if (!outcome.ok) return fail(outcome.reason, scrub(outcome.message, credentials), scheduled.resyncAfterSeconds);
+
+  const tracked = trackedBranches(spec, outcome.heads, { maxTracked: deps.maxTracked });
+  const annotations: Record<string, string | null> = {
+    [ANNOTATION_OBSERVED_REFS]: formatObservedRefs(tracked.heads),
+    [ANNOTATION_OBSERVED_REFS_TRUNCATED]: tracked.truncated > 0 ? String(tracked.truncated) : null,
+    [ANNOTATION_POLL_ERROR]: interval.invalid ? `InvalidSpec: ${interval.invalid}` : null,
+  };
+  return { annotations, attachments: [], resyncAfterSeconds: scheduled.resyncAfterSeconds };
+}

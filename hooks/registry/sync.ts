@@ -1,0 +1,384 @@
+/**
+ * The Registry controller: a status-only Metacontroller controller with a periodic probe.
+ *
+ * customize names the push-credentials Secret as a related resource; sync reads it from
+ * `related`, probes the registry (the one side effect, injectable) and reports
+ * `status.verified` plus a Ready condition. The Registry has no children.
+ *
+ * No churn: a sync that observes the same result as the previous one returns byte-identical
+ * status. `lastVerified` is the time the current result was first observed and is carried over
+ * from the parent's status while the result (verified, reason, message) stays the same; the
+ * conditions' lastTransitionTime moves only when their status moves (nextConditions).
+ */
+import { X509Certificate } from 'node:crypto';
+import type { Condition, ConditionInput } from '../lib/conditions.ts';
+import { findCondition, formatTime, nextConditions } from '../lib/conditions.ts';
+import type { KubeObject, Secret } from '../lib/objects.ts';
+import { isRecord } from '../lib/objects.ts';
+import type { RegistryCredentials } from './credentials.ts';
+import { parseRegistrySecret } from './credentials.ts';
+import type { Probe, ProbeOptions, ProbeResult } from './probe.ts';
+import { probeRegistry, redact } from './probe.ts';
+
+export const REGISTRY_TYPES = ['generic', 'dockerhub', 'ghcr', 'gcr', 'ecr', 'acr', 'harbor'] as const;
+export type RegistryType = (typeof REGISTRY_TYPES)[number];
+
+export const READY = 'Ready';
+
+export type RegistryReason =
+  | 'Verified'
+  | 'Unauthorized'
+  | 'Unreachable'
+  | 'TLSError'
+  | 'SecretNotFound'
+  | 'InvalidSecret'
+  | 'InvalidSpec';
+
+/** Endpoints used when spec.endpoint is left out for a well-known registry type. */
+export const DEFAULT_ENDPOINTS: Partial<Record<RegistryType, string>> = {
+  dockerhub: 'https://registry-1.docker.io',
+  ghcr: 'https://ghcr.io',
+};
+
+/** Token realms on another host that may receive the credentials, per registry type. */
+export const TRUSTED_REALM_HOSTS: Partial<Record<RegistryType, readonly string[]>> = {
+  dockerhub: ['auth.docker.io'],
+};
+
+export interface RegistrySpec {
+  type: RegistryType;
+  endpoint: string;
+  auth?: { secretRef: { name: string; namespace: string } };
+  imagePullSecret?: { name: string; generatePerNamespace: boolean };
+  insecureSkipTLSVerify: boolean;
+  caBundle?: string;
+}
+
+export interface RegistryStatus {
+  observedGeneration?: number;
+  verified: boolean;
+  /** RFC 3339: when the current result (verified, reason, message) was first observed. */
+  lastVerified: string;
+  conditions: Condition[];
+}
+
+export interface RegistryCustomizeRequest {
+  controller?: unknown;
+  parent?: unknown;
+}
+
+export interface ResourceRule {
+  apiVersion: string;
+  resource: string;
+  namespace?: string;
+  names?: string[];
+}
+
+export interface RegistryCustomizeResponse {
+  relatedResources: ResourceRule[];
+}
+
+export interface RegistryCustomizeConfig {
+  /** Kapsa's own namespace: the default namespace of spec.auth.secretRef. */
+  kapsaNamespace: string;
+}
+
+export interface RegistrySyncRequest {
+  controller?: unknown;
+  parent?: unknown;
+  children?: unknown;
+  related?: unknown;
+  finalizing?: boolean;
+}
+
+export interface RegistrySyncDeps {
+  kapsaNamespace: string;
+  /** Defaults to probeRegistry; tests inject a fake. */
+  probe?: Probe;
+  probeTimeoutMs: number;
+  resyncSeconds: number;
+  now: Date;
+}
+
+export interface RegistrySyncResponse {
+  status: RegistryStatus;
+  children: [];
+  resyncAfterSeconds: number;
+}
+
+interface Outcome {
+  verified: boolean;
+  reason: RegistryReason;
+  message: string;
+}
+
+const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+const MAX_MESSAGE = 1024;
+
+export function registryCustomize(request: RegistryCustomizeRequest, config: RegistryCustomizeConfig): RegistryCustomizeResponse {
+  // Read leniently: even when another part of the spec is invalid, sync reports the Secret's state.
+  const ref = secretRefOf(isRecord(request) ? request.parent : undefined, config.kapsaNamespace);
+  if (ref === undefined) return { relatedResources: [] };
+  return { relatedResources: [{ apiVersion: 'v1', resource: 'secrets', namespace: ref.namespace, names: [ref.name] }] };
+}
+
+export async function registrySync(request: RegistrySyncRequest, deps: RegistrySyncDeps): Promise<RegistrySyncResponse> {
+  const parent = isRecord(request) && isRecord(request.parent) ? request.parent : undefined;
+  const metadata = parent !== undefined && isRecord(parent.metadata) ? parent.metadata : undefined;
+  const generation = typeof metadata?.generation === 'number' ? metadata.generation : undefined;
+  const previous = parent !== undefined && isRecord(parent.status) ? parent.status : undefined;
+  const resyncAfterSeconds = Number.isFinite(deps.resyncSeconds) && deps.resyncSeconds > 0 ? Math.round(deps.resyncSeconds) : 300;
+
+  const outcome = await evaluate(parent, isRecord(request) ? request.related : undefined, deps);
+  return { status: buildStatus(outcome, previous, generation, deps.now), children: [], resyncAfterSeconds };
+}
+
+async function evaluate(parent: Record<string, unknown> | undefined, related: unknown, deps: RegistrySyncDeps): Promise<Outcome> {
+  const parsed = parseRegistrySpec(parent, deps.kapsaNamespace);
+  if (!parsed.ok) return { verified: false, reason: 'InvalidSpec', message: parsed.message };
+  const spec = parsed.spec;
+
+  let credentials: RegistryCredentials | undefined;
+  if (spec.auth !== undefined) {
+    const { name, namespace } = spec.auth.secretRef;
+    const secret = findSecret(related, namespace, name);
+    const result = parseRegistrySecret(secret, spec.endpoint);
+    if (!result.ok) {
+      const message =
+        result.reason === 'SecretNotFound' ? `Secret ${namespace}/${name} (spec.auth.secretRef) not found` : `Secret ${namespace}/${name}: ${result.message}`;
+      return { verified: false, reason: result.reason, message: limit(message) };
+    }
+    credentials = { username: result.username, password: result.password };
+  }
+
+  const options: ProbeOptions = {
+    endpoint: spec.endpoint,
+    timeoutMs: deps.probeTimeoutMs,
+    insecureSkipTLSVerify: spec.insecureSkipTLSVerify,
+  };
+  if (credentials !== undefined) options.credentials = credentials;
+  if (spec.caBundle !== undefined) options.caBundle = spec.caBundle;
+  const trusted = TRUSTED_REALM_HOSTS[spec.type];
+  if (trusted !== undefined) options.trustedHosts = trusted;
+
+  const secrets = credentials === undefined ? [] : [credentials.password, Buffer.from(`${credentials.username}:${credentials.password}`).toString('base64')];
+  let result: ProbeResult;
+  try {
+    result = await (deps.probe ?? probeRegistry)(options);
+  } catch (error) {
+    const text = error instanceof Error ? error.message : String(error);
+    return { verified: false, reason: 'Unreachable', message: limit(redact(`probe failed: ${text}`, secrets)) };
+  }
+  if (!isRecord(result) || typeof result.ok !== 'boolean') {
+    return { verified: false, reason: 'Unreachable', message: 'probe returned no result' };
+  }
+  if (result.ok) {
+    const message =
+      credentials === undefined
+        ? `registry ${displayEndpoint(spec.endpoint)} answers the v2 API (no credentials configured)`
+        : `registry ${displayEndpoint(spec.endpoint)} accepted the credentials`;
+    return { verified: true, reason: 'Verified', message };
+  }
+  const reason: RegistryReason = result.reason === 'Unauthorized' || result.reason === 'TLSError' ? result.reason : 'Unreachable';
+  const message = typeof result.message === 'string' && result.message !== '' ? result.message : `probe failed: ${reason}`;
+  return { verified: false, reason, message: limit(redact(message, secrets)) };
+}
+
+function buildStatus(outcome: Outcome, previous: Record<string, unknown> | undefined, generation: number | undefined, now: Date): RegistryStatus {
+  const previousConditions = Array.isArray(previous?.conditions) ? (previous.conditions as unknown[]) : undefined;
+  const previousReady = findCondition(previousConditions, READY);
+  const previousLastVerified = typeof previous?.lastVerified === 'string' ? previous.lastVerified : undefined;
+  const sameResult =
+    previousReady !== undefined &&
+    previous?.verified === outcome.verified &&
+    previousReady.status === (outcome.verified ? 'True' : 'False') &&
+    previousReady.reason === outcome.reason &&
+    previousReady.message === outcome.message;
+  const lastVerified = sameResult && previousLastVerified !== undefined ? previousLastVerified : formatTime(now);
+
+  const ready: ConditionInput = {
+    type: READY,
+    status: outcome.verified ? 'True' : 'False',
+    reason: outcome.reason,
+    message: outcome.message,
+  };
+  // Key order is fixed so equal statuses serialize to equal bytes.
+  return {
+    ...(generation !== undefined ? { observedGeneration: generation } : {}),
+    verified: outcome.verified,
+    lastVerified,
+    conditions: nextConditions(previousConditions, [ready], now, generation),
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Spec
+
+export type ParsedRegistrySpec = { ok: true; spec: RegistrySpec } | { ok: false; message: string };
+
+/** Validates a Registry parent; never throws. Problems are listed in a stable order. */
+export function parseRegistrySpec(parent: unknown, kapsaNamespace: string): ParsedRegistrySpec {
+  if (!isRecord(parent)) return { ok: false, message: 'the Registry object is missing' };
+  const spec = parent.spec;
+  if (spec === undefined || spec === null) return { ok: false, message: 'spec is missing' };
+  if (!isRecord(spec)) return { ok: false, message: 'spec must be an object' };
+  const problems: string[] = [];
+
+  let type: RegistryType = 'generic';
+  if (spec.type !== undefined && spec.type !== null) {
+    if (typeof spec.type === 'string' && (REGISTRY_TYPES as readonly string[]).includes(spec.type)) type = spec.type as RegistryType;
+    else problems.push(`spec.type must be one of ${REGISTRY_TYPES.join(', ')}`);
+  }
+
+  let endpoint = '';
+  if (spec.endpoint === undefined || spec.endpoint === null || spec.endpoint === '') {
+    const fallback = DEFAULT_ENDPOINTS[type];
+    if (fallback !== undefined) endpoint = fallback;
+    else problems.push('spec.endpoint is required (e.g. https://registry.example.com)');
+  } else if (typeof spec.endpoint !== 'string') {
+    problems.push('spec.endpoint must be a string URL');
+  } else {
+    const checked = checkEndpoint(spec.endpoint);
+    if (checked.ok) endpoint = checked.endpoint;
+    else problems.push(checked.message);
+  }
+
+  let auth: RegistrySpec['auth'];
+  if (spec.auth !== undefined && spec.auth !== null) {
+    const ref = isRecord(spec.auth) ? spec.auth.secretRef : undefined;
+    if (!isRecord(spec.auth)) problems.push('spec.auth must be an object');
+    else if (ref === undefined || ref === null) problems.push('spec.auth.secretRef is required when spec.auth is set');
+    else if (!isRecord(ref)) problems.push('spec.auth.secretRef must be an object');
+    else {
+      const name = ref.name;
+      const namespace = ref.namespace === undefined || ref.namespace === null || ref.namespace === '' ? kapsaNamespace : ref.namespace;
+      let ok = true;
+      if (typeof name !== 'string' || name.length > 253 || !DNS_SUBDOMAIN.test(name)) {
+        problems.push('spec.auth.secretRef.name must be a Secret name (DNS subdomain)');
+        ok = false;
+      }
+      if (typeof namespace !== 'string' || namespace.length > 63 || !DNS_LABEL.test(namespace)) {
+        problems.push('spec.auth.secretRef.namespace must be a namespace name (DNS label)');
+        ok = false;
+      }
+      if (ok) auth = { secretRef: { name: name as string, namespace: namespace as string } };
+    }
+  }
+
+  let imagePullSecret: RegistrySpec['imagePullSecret'];
+  if (spec.imagePullSecret !== undefined && spec.imagePullSecret !== null) {
+    const pull = spec.imagePullSecret;
+    if (!isRecord(pull)) problems.push('spec.imagePullSecret must be an object');
+    else {
+      const name = pull.name;
+      const perNamespace = pull.generatePerNamespace ?? false;
+      let ok = true;
+      if (typeof name !== 'string' || name.length > 253 || !DNS_SUBDOMAIN.test(name)) {
+        problems.push('spec.imagePullSecret.name must be a Secret name (DNS subdomain)');
+        ok = false;
+      }
+      if (typeof perNamespace !== 'boolean') {
+        problems.push('spec.imagePullSecret.generatePerNamespace must be a boolean');
+        ok = false;
+      }
+      if (ok) imagePullSecret = { name: name as string, generatePerNamespace: perNamespace as boolean };
+    }
+  }
+
+  let insecureSkipTLSVerify = false;
+  if (spec.insecureSkipTLSVerify !== undefined && spec.insecureSkipTLSVerify !== null) {
+    if (typeof spec.insecureSkipTLSVerify === 'boolean') insecureSkipTLSVerify = spec.insecureSkipTLSVerify;
+    else problems.push('spec.insecureSkipTLSVerify must be a boolean');
+  }
+
+  let caBundle: string | undefined;
+  if (spec.caBundle !== undefined && spec.caBundle !== null && spec.caBundle !== '') {
+    if (typeof spec.caBundle !== 'string') problems.push('spec.caBundle must be a string (PEM, or base64 of PEM)');
+    else {
+      caBundle = readCaBundle(spec.caBundle);
+      if (caBundle === undefined) problems.push('spec.caBundle must hold PEM certificates (or base64 of PEM)');
+    }
+  }
+
+  if (problems.length > 0) return { ok: false, message: limit(`invalid spec: ${problems.join('; ')}`) };
+  const result: RegistrySpec = { type, endpoint, insecureSkipTLSVerify };
+  if (auth !== undefined) result.auth = auth;
+  if (imagePullSecret !== undefined) result.imagePullSecret = imagePullSecret;
+  if (caBundle !== undefined) result.caBundle = caBundle;
+  return { ok: true, spec: result };
+}
+
+function checkEndpoint(text: string): { ok: true; endpoint: string } | { ok: false; message: string } {
+  const trimmed = text.trim();
+  const withScheme = /^[a-z][a-z0-9+.-]*:\/\//i.test(trimmed) ? trimmed : `https://${trimmed}`;
+  let url: URL;
+  try {
+    url = new URL(withScheme);
+  } catch {
+    return { ok: false, message: 'spec.endpoint is not a valid URL' };
+  }
+  if (url.username !== '' || url.password !== '') {
+    return { ok: false, message: 'spec.endpoint must not contain credentials; use spec.auth.secretRef' };
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') return { ok: false, message: 'spec.endpoint must be an http:// or https:// URL' };
+  if (url.search !== '' || url.hash !== '') return { ok: false, message: 'spec.endpoint must not have a query or fragment' };
+  return { ok: true, endpoint: withScheme };
+}
+
+function readCaBundle(text: string): string | undefined {
+  let pem = text;
+  if (!pem.includes('-----BEGIN')) {
+    const compact = pem.replace(/\s+/g, '');
+    if (!/^[A-Za-z0-9+/]*={0,2}$/.test(compact)) return undefined;
+    pem = Buffer.from(compact, 'base64').toString('utf8');
+  }
+  const blocks = pem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g);
+  if (!blocks || blocks.length === 0) return undefined;
+  try {
+    for (const block of blocks) new X509Certificate(block);
+  } catch {
+    return undefined;
+  }
+  return `${blocks.join('\n')}\n`;
+}
+
+/** The Secret named by spec.auth.secretRef, read without validating the rest of the spec. */
+function secretRefOf(parent: unknown, kapsaNamespace: string): { name: string; namespace: string } | undefined {
+  if (!isRecord(parent) || !isRecord(parent.spec) || !isRecord(parent.spec.auth)) return undefined;
+  const ref = parent.spec.auth.secretRef;
+  if (!isRecord(ref)) return undefined;
+  const name = ref.name;
+  const namespace = ref.namespace === undefined || ref.namespace === null || ref.namespace === '' ? kapsaNamespace : ref.namespace;
+  if (typeof name !== 'string' || name.length > 253 || !DNS_SUBDOMAIN.test(name)) return undefined;
+  if (typeof namespace !== 'string' || namespace.length > 63 || !DNS_LABEL.test(namespace)) return undefined;
+  return { name, namespace };
+}
+
+function findSecret(related: unknown, namespace: string, name: string): Secret | undefined {
+  if (!isRecord(related)) return undefined;
+  const group = related['Secret.v1'];
+  if (!isRecord(group)) return undefined;
+  const direct = group[`${namespace}/${name}`];
+  if (isRecord(direct)) return direct as unknown as Secret;
+  for (const key of Object.keys(group).sort()) {
+    const candidate = group[key];
+    if (!isRecord(candidate) || !isRecord(candidate.metadata)) continue;
+    const meta = (candidate as unknown as KubeObject).metadata;
+    if (meta.name === name && (meta.namespace ?? namespace) === namespace) return candidate as unknown as Secret;
+  }
+  return undefined;
+}
+
+function displayEndpoint(endpoint: string): string {
+  try {
+    const url = new URL(endpoint);
+    return `${url.protocol}//${url.host}`;
+  } catch {
+    return 'endpoint';
+  }
+}
+
+function limit(message: string): string {
+  return message.length > MAX_MESSAGE ? `${message.slice(0, MAX_MESSAGE)}...` : message;
+}
