@@ -18,6 +18,7 @@
  * `{controller, object, attachments, related, finalizing}` and the v2 one
  * `{controller, parent, children, related, finalizing}`.
  */
+import { ANNOTATION_OBSERVED_REFS, ANNOTATION_OBSERVED_REFS_TRUNCATED, ANNOTATION_POLL_ERROR } from '../lib/labels.ts';
 import { isRecord } from '../lib/objects.ts';
 import type { KubeObject, ObjectsByType } from '../lib/objects.ts';
 import { parseDurationSeconds } from '../lib/duration.ts';
@@ -27,9 +28,7 @@ import type { GitCredentials, PollOutcome } from './remote.ts';
 import type { PollScheduler } from './scheduler.ts';
 import { trackedBranches } from './tracked.ts';
 
-export const ANNOTATION_OBSERVED_REFS = 'kapsa-project.io/observed-refs';
-export const ANNOTATION_OBSERVED_REFS_TRUNCATED = 'kapsa-project.io/observed-refs-truncated';
-export const ANNOTATION_POLL_ERROR = 'kapsa-project.io/poll-error';
+export { ANNOTATION_OBSERVED_REFS, ANNOTATION_OBSERVED_REFS_TRUNCATED, ANNOTATION_POLL_ERROR };
 
 /** Longest poll-error annotation message (annotation values are limited in total size). */
 const MAX_ERROR_LENGTH = 512;

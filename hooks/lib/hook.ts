@@ -19,10 +19,11 @@ export interface CompositeSyncResponse {
   finalized?: boolean;
 }
 
-export interface DecoratorSyncRequest<O extends KubeObject = KubeObject> {
+/** Hook v2 decorator requests name the decorated object `parent` and its attachments `children`. */
+export interface DecoratorSyncRequest<P extends KubeObject = KubeObject> {
   controller?: unknown;
-  object: O;
-  attachments?: ObjectsByType;
+  parent: P;
+  children?: ObjectsByType;
   related?: ObjectsByType;
   finalizing?: boolean;
 }

@@ -86,8 +86,12 @@ export type GitSecretChoice =
  * developer cannot copy an arbitrary Secret of the cluster into their namespace by naming it.
  * Returns base64 data exactly as stored; nothing is decoded or logged.
  */
-export function chooseGitSecret(project: ProjectModel, related: readonly Secret[], settings: ProjectSettings): GitSecretChoice {
-  const ref = project.spec.repository.credentials?.secretRef;
+export function chooseGitSecret(
+  project: Pick<ProjectModel, 'name' | 'namespace'>,
+  ref: { name: string; namespace?: string } | undefined,
+  related: readonly Secret[],
+  settings: ProjectSettings,
+): GitSecretChoice {
   if (!ref) return { state: 'none' };
   const namespace = ref.namespace ?? project.namespace;
   if (namespace !== project.namespace && namespace !== settings.kapsaNamespace) {

@@ -1,7 +1,8 @@
 import type { CustomizeRequest, CustomizeResponse, DecoratorSyncRequest, DecoratorSyncResponse, RelatedResourceRule } from '../lib/hook.ts';
 import { API_VERSION, LABEL_DOMAIN_CLAIM, LABEL_DOMAIN_POOL } from '../lib/labels.ts';
 import { isDnsLabel } from '../lib/names.ts';
-import { isRecord, type KubeObject } from '../lib/objects.ts';
+import { isRecord, objectsOfType, type KubeObject, type ObjectsByType, type Secret } from '../lib/objects.ts';
+import { chooseGitSecret } from './children.ts';
 import { claimLabelValue } from './domain.ts';
 import { projectNamespace, type ProjectSettings } from './settings.ts';
 
@@ -45,14 +46,7 @@ export function customizeProject(request: CustomizeRequest, settings: ProjectSet
       labelSelector: { matchLabels: { [LABEL_REGISTRY_CREDENTIALS]: registry } },
     });
   }
-  const gitSecret = stringAt(project.spec, 'repository', 'credentials', 'secretRef', 'name');
-  if (gitSecret && name !== '') {
-    const namespace = stringAt(project.spec, 'repository', 'credentials', 'secretRef', 'namespace') ?? projectNamespace(name, settings);
-    // Only the two namespaces a git Secret may come from are ever asked for.
-    if (namespace === projectNamespace(name, settings) || namespace === settings.kapsaNamespace) {
-      rules.push({ apiVersion: 'v1', resource: 'secrets', namespace, names: [gitSecret] });
-    }
-  }
+  rules.push(...gitSecretRules(project, settings));
   if (name !== '') rules.push({ apiVersion: 'v1', resource: 'namespaces', names: [projectNamespace(name, settings)] });
   const domain = domainOf(project);
   if (domain) {
@@ -65,12 +59,44 @@ export function customizeProject(request: CustomizeRequest, settings: ProjectSet
   return { relatedResources: rules };
 }
 
+/** The git credential Secret, asked for only in the two namespaces it may come from. */
+export function gitSecretRules(project: KubeObject, settings: ProjectSettings): RelatedResourceRule[] {
+  const name = project.metadata.name ?? '';
+  const secret = stringAt(project.spec, 'repository', 'credentials', 'secretRef', 'name');
+  if (!secret || name === '') return [];
+  const namespace = stringAt(project.spec, 'repository', 'credentials', 'secretRef', 'namespace') ?? projectNamespace(name, settings);
+  if (namespace !== projectNamespace(name, settings) && namespace !== settings.kapsaNamespace) return [];
+  return [{ apiVersion: 'v1', resource: 'secrets', namespace, names: [secret] }];
+}
+
+/** Decoded git credentials for the poller, under the same rules as the copy the Project hook makes. */
+export function gitCredentials(
+  project: KubeObject,
+  related: ObjectsByType | undefined,
+  settings: ProjectSettings,
+): { username: string; password: string } | undefined | { error: string } {
+  const name = project.metadata.name ?? '';
+  const secretName = stringAt(project.spec, 'repository', 'credentials', 'secretRef', 'name');
+  if (!secretName) return undefined;
+  const namespace = stringAt(project.spec, 'repository', 'credentials', 'secretRef', 'namespace');
+  const choice = chooseGitSecret(
+    { name, namespace: projectNamespace(name, settings) },
+    { name: secretName, ...(namespace ? { namespace } : {}) },
+    objectsOfType<Secret>(related, 'Secret', 'v1'),
+    settings,
+  );
+  if (choice.state === 'none') return undefined;
+  if (choice.state === 'refused') return { error: `${choice.reason}: ${choice.message}` };
+  const decode = (value: string) => Buffer.from(value, 'base64').toString('utf8');
+  return { username: decode(choice.data.username), password: decode(choice.data.password) };
+}
+
 /**
  * The claim decorator: labels every Project with a hash of the hostname it claims and with its
  * pool, so competitors and pool members are selected by label instead of by listing every Project.
  */
 export function syncProjectClaims(request: DecoratorSyncRequest): DecoratorSyncResponse {
-  const domain = domainOf(request.object);
+  const domain = domainOf(request.parent);
   return {
     labels: {
       [LABEL_DOMAIN_CLAIM]: domain ? claimLabelValue(domain.subdomain, domain.pool) : null,

@@ -297,7 +297,7 @@ export function syncProject(request: CompositeSyncRequest, context: ProjectSyncC
     kept.push(...copies.map(keptChild));
   }
   const relatedSecrets = objectsOfType<Secret>(request.related, 'Secret', 'v1');
-  const git = chooseGitSecret(model, relatedSecrets, settings);
+  const git = chooseGitSecret(model, spec.repository.credentials?.secretRef, relatedSecrets, settings);
   if (git.state === 'ok') children.push(desiredGitSecret(model, spec.repository.url, git.data));
   else if (git.state === 'refused') {
     conditions.set('RepositoryAccessible', 'False', git.reason, git.message);

@@ -60,6 +60,9 @@ export function buildApp(options: AppOptions): KapsaApp {
     },
   }).withTypeProvider<TypeBoxTypeProvider>();
 
+  // Hooks speak JSON only; anything else is refused with 415 rather than parsed as text.
+  app.removeContentTypeParser('text/plain');
+
   app.setErrorHandler((error: FastifyError, request, reply) => {
     const statusCode = error.statusCode ?? 500;
     if (error.validation) {
@@ -155,8 +158,7 @@ function oneLine(message: string): string {
 
 function parentOf(body: unknown): { parent?: string; generation?: number } {
   if (typeof body !== 'object' || body === null) return {};
-  const record = body as { parent?: { metadata?: { name?: string; namespace?: string; generation?: number } }; object?: { metadata?: { name?: string; namespace?: string; generation?: number } } };
-  const metadata = record.parent?.metadata ?? record.object?.metadata;
+  const metadata = (body as { parent?: { metadata?: { name?: string; namespace?: string; generation?: number } } }).parent?.metadata;
   if (!metadata?.name) return {};
   const result: { parent?: string; generation?: number } = {
     parent: metadata.namespace ? `${metadata.namespace}/${metadata.name}` : metadata.name,

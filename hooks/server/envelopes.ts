@@ -42,11 +42,12 @@ export const CompositeRequestSchema = Type.Object(
   { additionalProperties: true },
 );
 
+/** Hook v2 decorator requests use the composite names: `parent`, `children` (the attachments). */
 export const DecoratorRequestSchema = Type.Object(
   {
     controller: Controller,
-    object: KubeObjectSchema,
-    attachments: Type.Optional(ObjectsByType),
+    parent: KubeObjectSchema,
+    children: Type.Optional(ObjectsByType),
     related: Type.Optional(ObjectsByType),
     finalizing: Type.Optional(Type.Boolean()),
   },

@@ -1,7 +1,10 @@
 import { syncEnvironment } from '../environment/sync.ts';
 import type { CompositeSyncRequest, CustomizeRequest, DecoratorSyncRequest } from '../lib/hook.ts';
 import { isRecord } from '../lib/objects.ts';
-import { customizeProject, syncProjectClaims } from '../project/customize.ts';
+import { gitPollerSync } from '../git-poller/sync.ts';
+import { PollScheduler } from '../git-poller/scheduler.ts';
+import { ANNOTATION_POLL_ERROR } from '../lib/labels.ts';
+import { customizeProject, gitCredentials, gitSecretRules, syncProjectClaims } from '../project/customize.ts';
 import { projectSettings } from '../project/settings.ts';
 import { syncProject } from '../project/sync.ts';
 import type { Config } from './config.ts';
@@ -42,6 +45,8 @@ export function hookRoutes({ config, metrics }: HookDependencies): HookRoute[] {
   const environmentPhases = new PhaseTracker(metrics.environmentsTotal);
   const projectPhases = new PhaseTracker(metrics.projectsTotal);
   const settings = projectSettings(config);
+  // One scheduler per process: it is what keeps each repository to one poll per interval.
+  const scheduler = new PollScheduler({ maxConcurrent: config.gitMaxConcurrentPolls });
   return [
     {
       controller: 'project',
@@ -66,13 +71,39 @@ export function hookRoutes({ config, metrics }: HookDependencies): HookRoute[] {
           else projectPhases.observe(objectKey(request), String(reply.status.phase));
           // A build counts once: when its record first appears in the status history.
           const before = buildRecords(request.parent.status);
-          const strategy = isRecord(request.parent.spec) && isRecord(request.parent.spec.build) ? String(request.parent.spec.build.strategy ?? 'buildpacks') : 'buildpacks';
+          const declared = isRecord(request.parent.spec) && isRecord(request.parent.spec.build) ? request.parent.spec.build.strategy : undefined;
+          const strategy = declared === 'dockerfile' ? 'dockerfile' : 'buildpacks';
           for (const record of buildRecords(reply.status)) if (!before.has(record)) metrics.buildsTotal.inc({ strategy, result: 'succeeded' });
           return reply;
         } finally {
           metrics.projectReconcileTotal.inc({ result });
           metrics.projectReconcileDuration.observe({ result }, Number(process.hrtime.bigint() - started) / 1e9);
         }
+      },
+    },
+    {
+      controller: 'git-poller',
+      hook: 'customize',
+      envelope: 'customize',
+      handle: (body) => ({ relatedResources: gitSecretRules((body as CustomizeRequest).parent, settings) }),
+    },
+    {
+      controller: 'git-poller',
+      hook: 'sync',
+      envelope: 'decorator',
+      async handle(body, { log }) {
+        const reply = await gitPollerSync(body as DecoratorSyncRequest, {
+          scheduler,
+          policy: { allowHttp: config.gitAllowHttp, allowedHosts: config.gitAllowedHosts },
+          defaultPollIntervalSeconds: config.defaultPollIntervalSeconds,
+          timeoutMs: config.gitTimeoutSeconds * 1000,
+          maxTracked: config.gitMaxTrackedBranches,
+          resolveCredentials: (project, related) => gitCredentials(project, related, settings),
+          log,
+        });
+        const failure = reply.annotations?.[ANNOTATION_POLL_ERROR];
+        metrics.gitPollTotal.inc({ result: typeof failure === 'string' ? (failure.split(':')[0] ?? 'error') : 'ok' });
+        return reply;
       },
     },
     {
