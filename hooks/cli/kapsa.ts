@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { stringify } from 'yaml';
 import { crdFiles } from '../crds/generate.ts';
+import { controllerFiles } from '../metacontroller/definitions.ts';
 import { projectSettings } from '../project/settings.ts';
 import { ConfigError, loadConfig } from '../server/config.ts';
 import { loadObjects, render, RenderError } from './render.ts';
@@ -12,8 +13,9 @@ const USAGE = `usage:
   kapsa render <file or folder>... [--output yaml|json] [--builds succeeded|pending] [--now <RFC 3339 time>]
       Print every manifest Kapsa would create from Project, Environment, DomainPool, Registry and
       Secret YAML, running the same sync functions as the service. KAPSA_* settings apply.
-  kapsa generate-crds <folder> [--check]
-      Write the CRDs generated from the spec types (or, with --check, fail when they differ).
+  kapsa generate [--check]
+      Write crds/ (from the spec types) and metacontroller/ (the controller definitions), or,
+      with --check, fail when the committed files differ.
 `;
 
 function fail(message: string, code = 1): never {
@@ -56,11 +58,14 @@ function renderCommand(args: string[]): void {
   }
 }
 
-function generateCrdsCommand(args: string[]): void {
-  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { check: { type: 'boolean', default: false } } });
-  const folder = positionals[0] ?? 'crds';
+function generateCommand(args: string[]): void {
+  const { values } = parseArgs({ args, options: { check: { type: 'boolean', default: false } } });
   const stale: string[] = [];
-  for (const [file, text] of crdFiles()) {
+  const outputs: Array<[string, Map<string, string>]> = [
+    ['crds', crdFiles()],
+    ['metacontroller', controllerFiles()],
+  ];
+  for (const [folder, file, text] of outputs.flatMap(([folder, files]) => [...files].map(([file, text]) => [folder, file, text] as const))) {
     const path = join(folder, file);
     if (values.check) {
       let current = '';
@@ -76,13 +81,13 @@ function generateCrdsCommand(args: string[]): void {
       process.stdout.write(`wrote ${path}\n`);
     }
   }
-  if (stale.length > 0) fail(`CRDs differ from the spec types: ${stale.join(', ')} (run npm run generate:crds)`);
+  if (stale.length > 0) fail(`generated files are stale: ${stale.join(', ')} (run npm run generate)`);
 }
 
 const [command, ...rest] = process.argv.slice(2);
 try {
   if (command === 'render') renderCommand(rest);
-  else if (command === 'generate-crds') generateCrdsCommand(rest);
+  else if (command === 'generate') generateCommand(rest);
   else if (command === undefined || command === 'help' || command === '--help' || command === '-h') process.stdout.write(USAGE);
   else fail(`unknown command ${command}\n${USAGE}`, 2);
 } catch (error) {

@@ -174,7 +174,7 @@ export function customResourceDefinition(definition: KindDefinition): Record<str
 export function crdFiles(): Map<string, string> {
   const files = new Map<string, string>();
   for (const definition of KINDS) {
-    const header = '# Generated from the TypeBox specs in hooks/ by `npm run generate:crds`. Do not edit.\n';
+    const header = '# Generated from the TypeBox specs in hooks/ by `npm run generate`. Do not edit.\n';
     files.set(`${definition.plural}.${GROUP}.yaml`, header + stringify(customResourceDefinition(definition), { lineWidth: 0 }));
   }
   return files;

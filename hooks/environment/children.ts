@@ -143,6 +143,7 @@ export function desiredDeployment(env: EnvironmentModel): KubeObject {
   // With an autoscaler the replica count belongs to it; setting it here would fight the HPA.
   if (!autoscalingEnabled(spec)) deploymentSpec.replicas = spec.runtime?.replicas ?? 1;
   deploymentSpec.revisionHistoryLimit = 3;
+  deploymentSpec.progressDeadlineSeconds = spec.progressDeadlineSeconds;
   deploymentSpec.selector = { matchLabels: selectorLabels(env) };
   const templateMetadata: Record<string, unknown> = { labels: { ...selectorLabels(env), ...labels(env, 'app') } };
   if (podAnnotations) templateMetadata.annotations = podAnnotations;

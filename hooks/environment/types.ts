@@ -178,6 +178,12 @@ export const EnvironmentSpec = Type.Object(
     secretRefs: Type.Optional(NameList('Secrets in this namespace whose keys become environment variables.')),
     env: Type.Optional(EnvList),
     imagePullSecrets: Type.Optional(NameList('Secrets used to pull the image.')),
+    progressDeadlineSeconds: Type.Integer({
+      minimum: 30,
+      maximum: 86400,
+      default: 600,
+      description: 'How long a rollout may take before the environment is marked Failed.',
+    }),
     serviceAccountName: Type.Optional(DnsLabel({ maxLength: 253, description: 'ServiceAccount the pods run as (its token is never mounted).' })),
   },
   { description: 'One deployed version of a Project.' },

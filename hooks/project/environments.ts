@@ -26,7 +26,12 @@ export interface EnvironmentPlan {
   pullSecret: string | undefined;
 }
 
-export function desiredEnvironment(project: ProjectModel, plan: EnvironmentPlan, ingressClass: string): KubeObject {
+export interface EnvironmentDefaults {
+  ingressClass: string;
+  progressDeadlineSeconds: number;
+}
+
+export function desiredEnvironment(project: ProjectModel, plan: EnvironmentPlan, defaults: EnvironmentDefaults): KubeObject {
   const spec: Record<string, unknown> = {
     project: project.name,
     type: plan.type,
@@ -39,7 +44,7 @@ export function desiredEnvironment(project: ProjectModel, plan: EnvironmentPlan,
   if (plan.host !== undefined) {
     ingress.host = plan.host;
     ingress.path = '/';
-    if (ingressClass !== '') ingress.className = ingressClass;
+    if (defaults.ingressClass !== '') ingress.className = defaults.ingressClass;
     if (plan.tls) {
       const tls: Record<string, unknown> = { enabled: true, secretName: plan.tls.secretName, managed: plan.tls.managed };
       if (plan.tls.issuerRef) tls.issuerRef = plan.tls.issuerRef;
@@ -53,6 +58,7 @@ export function desiredEnvironment(project: ProjectModel, plan: EnvironmentPlan,
   if (plan.secretRefs && plan.secretRefs.length > 0) spec.secretRefs = plan.secretRefs;
   if (plan.env && plan.env.length > 0) spec.env = plan.env;
   if (plan.pullSecret) spec.imagePullSecrets = [plan.pullSecret];
+  spec.progressDeadlineSeconds = defaults.progressDeadlineSeconds;
   const labels: Record<string, string> = { ...baseLabels(project.name, plan.name), [LABEL_COMPONENT]: plan.type === 'preview' ? 'preview' : 'environment' };
   if (plan.type === 'preview') labels[LABEL_BRANCH_SLUG] = plan.name;
   return {

@@ -11,6 +11,7 @@ export interface ProjectSettings {
   buildkitImage: string;
   ingressClass: string;
   defaultPollIntervalSeconds: number;
+  rolloutTimeoutSeconds: number;
 }
 
 export function projectSettings(config: Config): ProjectSettings {
@@ -24,6 +25,7 @@ export function projectSettings(config: Config): ProjectSettings {
     buildkitImage: config.buildkitImage,
     ingressClass: config.ingressClass,
     defaultPollIntervalSeconds: config.defaultPollIntervalSeconds,
+    rolloutTimeoutSeconds: config.reconciliationTimeoutSeconds,
   };
 }
 

@@ -372,6 +372,7 @@ export function syncProject(request: CompositeSyncRequest, context: ProjectSyncC
   else conditions.set('BuildSucceeded', 'True', 'Succeeded', 'the newest commit of every tracked branch is built');
 
   // Environments.
+  const environmentDefaults = { ingressClass: settings.ingressClass, progressDeadlineSeconds: settings.rolloutTimeoutSeconds };
   const environmentStatus: Array<Record<string, unknown>> = [];
   const primary = primaryEnvironment(spec);
   const builtFor = (branch: string, commit: string | undefined) =>
@@ -408,7 +409,7 @@ export function syncProject(request: CompositeSyncRequest, context: ProjectSyncC
       if (environment.env) plan.env = environment.env;
       if (environment.configRefs) plan.configRefs = environment.configRefs;
       if (environment.secretRefs) plan.secretRefs = environment.secretRefs;
-      children.push(desiredEnvironment(model, plan, settings.ingressClass));
+      children.push(desiredEnvironment(model, plan, environmentDefaults));
       const observedState = environmentReady(observed);
       const entry: Record<string, unknown> = { name: environment.name, type: 'standard', branch };
       if (plan.commit) entry.commit = plan.commit;
@@ -441,7 +442,7 @@ export function syncProject(request: CompositeSyncRequest, context: ProjectSyncC
         tls: domain.pool ? { secretName: `${preview.objectName}-tls`, managed: true, issuerRef: domain.pool.certManager.issuerRef } : undefined,
         pullSecret: registry.pullSecret ?? (registry.credentials ? PUSH_SECRET : pullSecretOf(observed)),
       };
-      children.push(desiredEnvironment(model, plan, settings.ingressClass));
+      children.push(desiredEnvironment(model, plan, environmentDefaults));
       const observedState = environmentReady(observed);
       const entry: Record<string, unknown> = { branch: preview.branch, name: preview.objectName };
       if (plan.commit) entry.commit = plan.commit;

@@ -32,6 +32,9 @@ export const RegistrySpec = Type.Object(
       { default: {}, description: 'How workloads pull images.' },
     ),
     insecureSkipTLSVerify: Type.Boolean({ default: false, description: 'Skip TLS verification when probing (for test registries only).' }),
+    caBundle: Type.Optional(
+      Type.String({ maxLength: 65536, description: 'PEM (or base64 of PEM) CA certificates trusted, besides the system ones, when probing.' }),
+    ),
   },
   { description: 'A container registry Kapsa pushes images to.' },
 );

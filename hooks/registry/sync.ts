@@ -45,7 +45,7 @@ export const TRUSTED_REALM_HOSTS: Partial<Record<RegistryType, readonly string[]
   dockerhub: ['auth.docker.io'],
 };
 
-export interface RegistrySpec {
+export interface RegistrySettings {
   type: RegistryType;
   endpoint: string;
   auth?: { secretRef: { name: string; namespace: string } };
@@ -215,10 +215,10 @@ function buildStatus(outcome: Outcome, previous: Record<string, unknown> | undef
 // ---------------------------------------------------------------------------------------------
 // Spec
 
-export type ParsedRegistrySpec = { ok: true; spec: RegistrySpec } | { ok: false; message: string };
+export type ParsedRegistrySettings = { ok: true; spec: RegistrySettings } | { ok: false; message: string };
 
 /** Validates a Registry parent; never throws. Problems are listed in a stable order. */
-export function parseRegistrySpec(parent: unknown, kapsaNamespace: string): ParsedRegistrySpec {
+export function parseRegistrySpec(parent: unknown, kapsaNamespace: string): ParsedRegistrySettings {
   if (!isRecord(parent)) return { ok: false, message: 'the Registry object is missing' };
   const spec = parent.spec;
   if (spec === undefined || spec === null) return { ok: false, message: 'spec is missing' };
@@ -244,7 +244,7 @@ export function parseRegistrySpec(parent: unknown, kapsaNamespace: string): Pars
     else problems.push(checked.message);
   }
 
-  let auth: RegistrySpec['auth'];
+  let auth: RegistrySettings['auth'];
   if (spec.auth !== undefined && spec.auth !== null) {
     const ref = isRecord(spec.auth) ? spec.auth.secretRef : undefined;
     if (!isRecord(spec.auth)) problems.push('spec.auth must be an object');
@@ -266,13 +266,14 @@ export function parseRegistrySpec(parent: unknown, kapsaNamespace: string): Pars
     }
   }
 
-  let imagePullSecret: RegistrySpec['imagePullSecret'];
+  let imagePullSecret: RegistrySettings['imagePullSecret'];
   if (spec.imagePullSecret !== undefined && spec.imagePullSecret !== null) {
     const pull = spec.imagePullSecret;
     if (!isRecord(pull)) problems.push('spec.imagePullSecret must be an object');
     else {
-      const name = pull.name;
-      const perNamespace = pull.generatePerNamespace ?? false;
+      // Defaults match the CRD schema (hooks/registry/spec.ts).
+      const name = pull.name ?? 'kapsa-registry';
+      const perNamespace = pull.generatePerNamespace ?? true;
       let ok = true;
       if (typeof name !== 'string' || name.length > 253 || !DNS_SUBDOMAIN.test(name)) {
         problems.push('spec.imagePullSecret.name must be a Secret name (DNS subdomain)');
@@ -302,7 +303,7 @@ export function parseRegistrySpec(parent: unknown, kapsaNamespace: string): Pars
   }
 
   if (problems.length > 0) return { ok: false, message: limit(`invalid spec: ${problems.join('; ')}`) };
-  const result: RegistrySpec = { type, endpoint, insecureSkipTLSVerify };
+  const result: RegistrySettings = { type, endpoint, insecureSkipTLSVerify };
   if (auth !== undefined) result.auth = auth;
   if (imagePullSecret !== undefined) result.imagePullSecret = imagePullSecret;
   if (caBundle !== undefined) result.caBundle = caBundle;

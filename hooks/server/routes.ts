@@ -4,6 +4,7 @@ import { isRecord } from '../lib/objects.ts';
 import { gitPollerSync } from '../git-poller/sync.ts';
 import { PollScheduler } from '../git-poller/scheduler.ts';
 import { ANNOTATION_POLL_ERROR } from '../lib/labels.ts';
+import { registryCustomize, registrySync, type RegistrySyncRequest } from '../registry/sync.ts';
 import { customizeProject, gitCredentials, gitSecretRules, syncProjectClaims } from '../project/customize.ts';
 import { projectSettings } from '../project/settings.ts';
 import { syncProject } from '../project/sync.ts';
@@ -105,6 +106,24 @@ export function hookRoutes({ config, metrics }: HookDependencies): HookRoute[] {
         metrics.gitPollTotal.inc({ result: typeof failure === 'string' ? (failure.split(':')[0] ?? 'error') : 'ok' });
         return reply;
       },
+    },
+    {
+      controller: 'registry',
+      hook: 'customize',
+      envelope: 'customize',
+      handle: (body) => registryCustomize(body as CustomizeRequest, { kapsaNamespace: config.namespace }),
+    },
+    {
+      controller: 'registry',
+      hook: 'sync',
+      envelope: 'composite',
+      handle: (body, { now }) =>
+        registrySync(body as RegistrySyncRequest, {
+          kapsaNamespace: config.namespace,
+          probeTimeoutMs: config.registryProbeTimeoutSeconds * 1000,
+          resyncSeconds: config.registryProbeIntervalSeconds,
+          now,
+        }),
     },
     {
       controller: 'project-claims',

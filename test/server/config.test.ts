@@ -72,3 +72,14 @@ describe('configuration', () => {
     expect(result.stderr).toContain('KAPSA_PORT');
   });
 });
+
+describe('the README configuration table', () => {
+  it('lists every setting with its default', async () => {
+    const { readFileSync } = await import('node:fs');
+    const readme = readFileSync(join(root, 'README.md'), 'utf8');
+    for (const setting of Object.values(SETTINGS)) {
+      const shown = setting.default === '' ? '""' : setting.default;
+      expect(readme, setting.variable).toContain(`| \`${setting.variable}\` | \`${shown}\` |`);
+    }
+  });
+});

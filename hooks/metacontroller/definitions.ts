@@ -1,0 +1,135 @@
+import { stringify } from 'yaml';
+import { API_VERSION } from '../lib/labels.ts';
+
+/**
+ * The Metacontroller controllers that drive Kapsa's hooks. `metacontroller/` holds them with the
+ * default in-cluster URL; the Helm chart renders the same definitions with its own values.
+ */
+export interface ControllerOptions {
+  /** Base URL of the hook service, without a trailing slash. */
+  baseUrl: string;
+  timeout: string;
+  etag: boolean;
+  /** How often Metacontroller re-runs each sync without a change (the pollers' clock). */
+  resyncSeconds: { project: number; environment: number; gitPoller: number; registry: number; domainPool: number; claims: number };
+}
+
+export const DEFAULT_CONTROLLER_OPTIONS: ControllerOptions = {
+  baseUrl: 'http://kapsa.kapsa-system.svc:8080',
+  timeout: '30s',
+  etag: true,
+  resyncSeconds: { project: 300, environment: 300, gitPoller: 30, registry: 60, domainPool: 300, claims: 600 },
+};
+
+type Hook = Record<string, unknown>;
+
+function hook(options: ControllerOptions, controller: string, name: string): Hook {
+  const webhook: Record<string, unknown> = {
+    url: `${options.baseUrl}/hooks/${controller}/${name}`,
+    timeout: options.timeout,
+    // Strict decoding turns a stray reply field into an error instead of silently ignoring it.
+    responseUnMarshallMode: 'strict',
+  };
+  if (options.etag && name === 'sync') webhook.etag = { enabled: true, cacheTimeoutSeconds: 600, cacheCleanupSeconds: 900 };
+  return { version: 'v2', webhook };
+}
+
+const inPlace = (apiVersion: string, resource: string) => ({ apiVersion, resource, updateStrategy: { method: 'InPlace' } });
+
+const labels = { 'app.kubernetes.io/name': 'kapsa', 'app.kubernetes.io/part-of': 'kapsa' };
+
+export function controllerDefinitions(options: ControllerOptions = DEFAULT_CONTROLLER_OPTIONS): Array<{ file: string; object: Record<string, unknown> }> {
+  return [
+    {
+      file: 'project-controller.yaml',
+      object: {
+        apiVersion: 'metacontroller.k8s.io/v1alpha1',
+        kind: 'CompositeController',
+        metadata: { name: 'kapsa-project', labels },
+        spec: {
+          generateSelector: true,
+          resyncPeriodSeconds: options.resyncSeconds.project,
+          parentResource: { apiVersion: API_VERSION, resource: 'projects' },
+          childResources: [
+            inPlace('v1', 'namespaces'),
+            inPlace('v1', 'serviceaccounts'),
+            inPlace('v1', 'secrets'),
+            inPlace('kpack.io/v1alpha2', 'images'),
+            // A build Job is immutable once started: a new commit gets a new Job, never an update.
+            { apiVersion: 'batch/v1', resource: 'jobs', updateStrategy: { method: 'OnDelete' } },
+            inPlace(API_VERSION, 'environments'),
+          ],
+          hooks: { customize: hook(options, 'project', 'customize'), sync: hook(options, 'project', 'sync') },
+        },
+      },
+    },
+    {
+      file: 'environment-controller.yaml',
+      object: {
+        apiVersion: 'metacontroller.k8s.io/v1alpha1',
+        kind: 'CompositeController',
+        metadata: { name: 'kapsa-environment', labels },
+        spec: {
+          generateSelector: true,
+          resyncPeriodSeconds: options.resyncSeconds.environment,
+          parentResource: { apiVersion: API_VERSION, resource: 'environments' },
+          childResources: [
+            inPlace('apps/v1', 'deployments'),
+            inPlace('v1', 'services'),
+            inPlace('networking.k8s.io/v1', 'ingresses'),
+            inPlace('cert-manager.io/v1', 'certificates'),
+            inPlace('autoscaling/v2', 'horizontalpodautoscalers'),
+          ],
+          hooks: { sync: hook(options, 'environment', 'sync') },
+        },
+      },
+    },
+    {
+      file: 'git-poller.yaml',
+      object: {
+        apiVersion: 'metacontroller.k8s.io/v1alpha1',
+        kind: 'DecoratorController',
+        metadata: { name: 'kapsa-git-poller', labels },
+        spec: {
+          // The poller asks for its next call per Project (resyncAfterSeconds); this is the floor.
+          resyncPeriodSeconds: options.resyncSeconds.gitPoller,
+          resources: [{ apiVersion: API_VERSION, resource: 'projects' }],
+          hooks: { customize: hook(options, 'git-poller', 'customize'), sync: hook(options, 'git-poller', 'sync') },
+        },
+      },
+    },
+    {
+      file: 'registry-controller.yaml',
+      object: {
+        apiVersion: 'metacontroller.k8s.io/v1alpha1',
+        kind: 'CompositeController',
+        metadata: { name: 'kapsa-registry', labels },
+        spec: {
+          // The probe repeats through resync; each reply also asks for the next call.
+          resyncPeriodSeconds: options.resyncSeconds.registry,
+          parentResource: { apiVersion: API_VERSION, resource: 'registries' },
+          hooks: { customize: hook(options, 'registry', 'customize'), sync: hook(options, 'registry', 'sync') },
+        },
+      },
+    },
+    {
+      file: 'project-claims.yaml',
+      object: {
+        apiVersion: 'metacontroller.k8s.io/v1alpha1',
+        kind: 'DecoratorController',
+        metadata: { name: 'kapsa-project-claims', labels },
+        spec: {
+          resyncPeriodSeconds: options.resyncSeconds.claims,
+          resources: [{ apiVersion: API_VERSION, resource: 'projects' }],
+          hooks: { sync: hook(options, 'project-claims', 'sync') },
+        },
+      },
+    },
+  ];
+}
+
+/** File name → YAML text of every controller definition. */
+export function controllerFiles(options: ControllerOptions = DEFAULT_CONTROLLER_OPTIONS): Map<string, string> {
+  const header = '# Generated by `npm run generate` from hooks/metacontroller/definitions.ts. Do not edit.\n';
+  return new Map(controllerDefinitions(options).map(({ file, object }) => [file, header + stringify(object, { lineWidth: 0 })]));
+}
