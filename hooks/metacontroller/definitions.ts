@@ -99,6 +99,22 @@ export function controllerDefinitions(options: ControllerOptions = DEFAULT_CONTR
       },
     },
     {
+      file: 'domainpool-controller.yaml',
+      object: {
+        apiVersion: 'metacontroller.k8s.io/v1alpha1',
+        kind: 'CompositeController',
+        metadata: { name: 'kapsa-domainpool', labels },
+        spec: {
+          generateSelector: true,
+          resyncPeriodSeconds: options.resyncSeconds.domainPool,
+          parentResource: { apiVersion: API_VERSION, resource: 'domainpools' },
+          // Wildcard certificates for previews, in Kapsa's namespace.
+          childResources: [inPlace('cert-manager.io/v1', 'certificates')],
+          hooks: { customize: hook(options, 'domainpool', 'customize'), sync: hook(options, 'domainpool', 'sync') },
+        },
+      },
+    },
+    {
       file: 'registry-controller.yaml',
       object: {
         apiVersion: 'metacontroller.k8s.io/v1alpha1',
