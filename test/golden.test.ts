@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { syncDomainPool } from '../hooks/domainpool/sync.ts';
 import { syncEnvironment } from '../hooks/environment/sync.ts';
 import type { CompositeSyncRequest, CompositeSyncResponse } from '../hooks/lib/hook.ts';
 import { projectSettings, type ProjectSettings } from '../hooks/project/settings.ts';
@@ -11,6 +12,8 @@ type Run = (testCase: GoldenCase) => CompositeSyncResponse;
 const baseSettings = projectSettings(defaultConfig());
 
 const controllers: Record<string, Run> = {
+  domainpool: (testCase) =>
+    syncDomainPool(testCase.request as unknown as CompositeSyncRequest, { now: testCase.now, settings: { kapsaNamespace: baseSettings.kapsaNamespace } }),
   environment: (testCase) => syncEnvironment(testCase.request as unknown as CompositeSyncRequest, { now: testCase.now }),
   project: (testCase) =>
     syncProject(testCase.request as unknown as CompositeSyncRequest, {

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { extname, join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
+import { syncDomainPool } from '../domainpool/sync.ts';
 import { syncEnvironment } from '../environment/sync.ts';
 import type { CompositeSyncRequest } from '../lib/hook.ts';
 import { API_VERSION } from '../lib/labels.ts';
@@ -134,6 +135,10 @@ export function render(inputs: readonly KubeObject[], options: RenderOptions): K
       }
     } else if (object.kind === 'Environment') {
       output.push(...renderEnvironment(object, options.now));
+    } else if (object.kind === 'DomainPool') {
+      // A pool in wildcard mode makes one `*.<base>` Certificate per base domain.
+      const related = group(inputs.filter((input) => input.kind === 'Project'));
+      output.push(...syncDomainPool({ parent: object, children: {}, related }, { now: options.now, settings: { kapsaNamespace: options.settings.kapsaNamespace } }).children);
     }
   }
   return output;

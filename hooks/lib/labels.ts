@@ -14,6 +14,10 @@ export const LABEL_BRANCH_SLUG = `${GROUP}/branch`;
 export const LABEL_DOMAIN_CLAIM = `${GROUP}/domain-claim`;
 export const LABEL_DOMAIN_POOL = `${GROUP}/domain-pool`;
 
+/** cert-manager puts these on wildcard Secrets (Certificate.spec.secretTemplate), so Project hooks can select them. */
+export const LABEL_WILDCARD_POOL = `${GROUP}/wildcard-pool`;
+export const ANNOTATION_WILDCARD_BASE = `${GROUP}/wildcard-base`;
+
 export const ANNOTATION_OBSERVED_REFS = `${GROUP}/observed-refs`;
 export const ANNOTATION_OBSERVED_REFS_TRUNCATED = `${GROUP}/observed-refs-truncated`;
 export const ANNOTATION_POLL_ERROR = `${GROUP}/poll-error`;

@@ -1,5 +1,5 @@
 import type { CustomizeRequest, CustomizeResponse, DecoratorSyncRequest, DecoratorSyncResponse, RelatedResourceRule } from '../lib/hook.ts';
-import { API_VERSION, LABEL_DOMAIN_CLAIM, LABEL_DOMAIN_POOL } from '../lib/labels.ts';
+import { API_VERSION, LABEL_DOMAIN_CLAIM, LABEL_DOMAIN_POOL, LABEL_WILDCARD_POOL } from '../lib/labels.ts';
 import { isDnsLabel } from '../lib/names.ts';
 import { isRecord, objectsOfType, type KubeObject, type ObjectsByType, type Secret } from '../lib/objects.ts';
 import { chooseGitSecret } from './children.ts';
@@ -35,7 +35,11 @@ export function customizeProject(request: CustomizeRequest, settings: ProjectSet
   const name = project.metadata.name ?? '';
   const rules: RelatedResourceRule[] = [];
   const pool = stringAt(project.spec, 'domain', 'domainPoolRef', 'name');
-  if (pool) rules.push({ apiVersion: API_VERSION, resource: 'domainpools', names: [pool] });
+  if (pool) {
+    rules.push({ apiVersion: API_VERSION, resource: 'domainpools', names: [pool] });
+    // Only used when the pool is in wildcard mode; customize cannot see the pool to know.
+    rules.push({ apiVersion: 'v1', resource: 'secrets', namespace: settings.kapsaNamespace, labelSelector: { matchLabels: { [LABEL_WILDCARD_POOL]: pool } } });
+  }
   const registry = stringAt(project.spec, 'registry', 'name');
   if (registry) {
     rules.push({ apiVersion: API_VERSION, resource: 'registries', names: [registry] });

@@ -3,7 +3,16 @@ import { DomainPoolSpec as DomainPoolSchema } from '../domainpool/types.ts';
 import { formatTime, nextConditions, type ConditionInput } from '../lib/conditions.ts';
 import type { CompositeSyncRequest, CompositeSyncResponse, SyncContext } from '../lib/hook.ts';
 import { keepAll, keptChild, withKept } from '../lib/kept.ts';
-import { API_VERSION, LABEL_MANAGED_BY, LABEL_PROJECT, MANAGED_BY } from '../lib/labels.ts';
+import {
+  ANNOTATION_WILDCARD_BASE,
+  API_VERSION,
+  baseLabels,
+  LABEL_COMPONENT,
+  LABEL_MANAGED_BY,
+  LABEL_PROJECT,
+  LABEL_WILDCARD_POOL,
+  MANAGED_BY,
+} from '../lib/labels.ts';
 import { isRecord, objectsOfType, type KubeObject, type Secret } from '../lib/objects.ts';
 import { compileValidator, describeErrors } from '../lib/schema.ts';
 import { normalizeRegistryHost, parseRegistrySecret } from '../registry/credentials.ts';
@@ -328,7 +337,11 @@ export function syncProject(request: CompositeSyncRequest, context: ProjectSyncC
   const observedEnvironments = observedByName(request, 'Environment', API_VERSION);
   const domain = allocateDomain(request, model, conditions);
 
-  const previewPlan = planPreviews(request, spec, heads, environmentBranchSet, observedEnvironments, now);
+  const wildcard = wildcardTls(request, model, domain, settings);
+  if (wildcard.child) children.push(wildcard.child);
+  else kept.push(...keptOfType(request, 'Secret', 'v1', new Set([WILDCARD_SECRET])));
+
+  const previewPlan = planPreviews(request, spec, heads, environmentBranchSet, observedEnvironments, now, wildcard.enabled ? 61 - spec.domain.subdomain.length : 63);
   if (!spec.previewEnvironments?.enabled) {
     // No previews, no condition about them.
   } else if (previewPlan.leftOut.length > 0) {
@@ -438,8 +451,13 @@ export function syncProject(request: CompositeSyncRequest, context: ProjectSyncC
         image: release?.image ?? '',
         commit: release?.commit ?? head,
         runtime: mergedRuntime(spec.runtime, previewSettings?.runtime),
-        host: domain.host === undefined ? undefined : `${preview.label}.${domain.host}`,
-        tls: domain.pool ? { secretName: `${preview.objectName}-tls`, managed: true, issuerRef: domain.pool.certManager.issuerRef } : undefined,
+        // Wildcard pools give previews flat hosts under the pool's `*.<base>` certificate.
+        host: domain.host === undefined ? undefined : wildcard.enabled ? `${preview.label}--${domain.host}` : `${preview.label}.${domain.host}`,
+        tls: !domain.pool
+          ? undefined
+          : wildcard.enabled
+            ? { secretName: WILDCARD_SECRET, managed: false }
+            : { secretName: `${preview.objectName}-tls`, managed: true, issuerRef: domain.pool.certManager.issuerRef },
         pullSecret: registry.pullSecret ?? (registry.credentials ? PUSH_SECRET : pullSecretOf(observed)),
       };
       children.push(desiredEnvironment(model, plan, environmentDefaults));
@@ -498,6 +516,42 @@ function phaseOf(conditions: ConditionSet, failed: boolean, building: boolean): 
   return 'Pending';
 }
 
+export const WILDCARD_SECRET = 'kapsa-wildcard-tls';
+
+/**
+ * In a wildcard pool, the pool's `*.<base>` certificate Secret (made by cert-manager in Kapsa's
+ * namespace, found by the label its Certificate puts on it) is copied into the project namespace.
+ */
+function wildcardTls(
+  request: CompositeSyncRequest,
+  model: ProjectModel,
+  domain: DomainOutcome,
+  settings: ProjectSettings,
+): { enabled: boolean; child?: KubeObject } {
+  if (!domain.pool?.wildcard?.enabled || !domain.baseDomain) return { enabled: false };
+  const poolName = model.spec.domain.domainPoolRef.name;
+  const source = objectsOfType<Secret>(request.related, 'Secret', 'v1').find(
+    (secret) =>
+      secret.metadata.namespace === settings.kapsaNamespace &&
+      secret.metadata.labels?.[LABEL_WILDCARD_POOL] === poolName &&
+      secret.metadata.annotations?.[ANNOTATION_WILDCARD_BASE] === domain.baseDomain,
+  );
+  const data = source?.data ?? {};
+  if (!source || data['tls.crt'] === undefined || data['tls.key'] === undefined) return { enabled: true };
+  const copied: Record<string, string> = { 'tls.crt': data['tls.crt'], 'tls.key': data['tls.key'] };
+  if (data['ca.crt'] !== undefined) copied['ca.crt'] = data['ca.crt'];
+  return {
+    enabled: true,
+    child: {
+      apiVersion: 'v1',
+      kind: 'Secret',
+      metadata: { name: WILDCARD_SECRET, namespace: model.namespace, labels: { ...baseLabels(model.name), [LABEL_COMPONENT]: 'wildcard-tls' } },
+      type: 'kubernetes.io/tls',
+      data: copied,
+    },
+  };
+}
+
 interface PreviewPlan {
   live: Array<{ branch: string; objectName: string; label: string }>;
   leftOut: string[];
@@ -516,6 +570,7 @@ function planPreviews(
   environmentBranches: ReadonlySet<string>,
   observedEnvironments: ReadonlyMap<string, KubeObject>,
   now: Date,
+  maxLabel: number,
 ): PreviewPlan {
   const ttl = ttlSeconds(spec);
   const observedPreviews = [...observedEnvironments.values()].filter((object) => isRecord(object.spec) && object.spec.type === 'preview');
@@ -541,7 +596,7 @@ function planPreviews(
   let nextExpiry: number | undefined;
   for (const branch of previewBranches(spec, heads, environmentBranches)) {
     const commit = heads.get(branch) ?? '';
-    const name = previewName(branch, taken);
+    const name = previewName(branch, taken, maxLabel);
     if (previous.some((record) => record.branch === branch && record.commit === commit)) {
       expired.push({ branch, commit });
       continue;

@@ -1,3 +1,4 @@
+import { customizeDomainPool, syncDomainPool } from '../domainpool/sync.ts';
 import { syncEnvironment } from '../environment/sync.ts';
 import type { CompositeSyncRequest, CustomizeRequest, DecoratorSyncRequest } from '../lib/hook.ts';
 import { isRecord } from '../lib/objects.ts';
@@ -106,6 +107,18 @@ export function hookRoutes({ config, metrics }: HookDependencies): HookRoute[] {
         metrics.gitPollTotal.inc({ result: typeof failure === 'string' ? (failure.split(':')[0] ?? 'error') : 'ok' });
         return reply;
       },
+    },
+    {
+      controller: 'domainpool',
+      hook: 'customize',
+      envelope: 'customize',
+      handle: (body) => customizeDomainPool(body as CustomizeRequest, { kapsaNamespace: config.namespace }),
+    },
+    {
+      controller: 'domainpool',
+      hook: 'sync',
+      envelope: 'composite',
+      handle: (body, { now }) => syncDomainPool(body as CompositeSyncRequest, { now, settings: { kapsaNamespace: config.namespace } }),
     },
     {
       controller: 'registry',
