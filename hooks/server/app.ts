@@ -93,7 +93,7 @@ export function buildApp(options: AppOptions): KapsaApp {
     });
   }
 
-  const routes = options.routes ?? hookRoutes({ config, metrics });
+  const routes = options.routes ?? hookRoutes({ config, metrics, clock });
   for (const route of routes) {
     const labels = { controller: route.controller, hook: route.hook };
     app.post(

@@ -30,6 +30,8 @@ export interface HookRoute {
 export interface HookDependencies {
   config: Config;
   metrics: Metrics;
+  /** The service clock; the poll scheduler keeps its intervals on it too. */
+  clock?: () => Date;
 }
 
 function objectKey(request: CompositeSyncRequest): string {
@@ -43,12 +45,12 @@ function buildRecords(status: unknown): Set<string> {
   return new Set(status.builds.filter(isRecord).map((record) => `${String(record.branch)}@${String(record.commit)}`));
 }
 
-export function hookRoutes({ config, metrics }: HookDependencies): HookRoute[] {
+export function hookRoutes({ config, metrics, clock = () => new Date() }: HookDependencies): HookRoute[] {
   const environmentPhases = new PhaseTracker(metrics.environmentsTotal);
   const projectPhases = new PhaseTracker(metrics.projectsTotal);
   const settings = projectSettings(config);
   // One scheduler per process: it is what keeps each repository to one poll per interval.
-  const scheduler = new PollScheduler({ maxConcurrent: config.gitMaxConcurrentPolls });
+  const scheduler = new PollScheduler({ maxConcurrent: config.gitMaxConcurrentPolls, now: () => clock().getTime() });
   return [
     {
       controller: 'project',
