@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { stringify } from 'yaml';
 import { crdFiles } from '../crds/generate.ts';
-import { controllerFiles } from '../metacontroller/definitions.ts';
+import { chartControllersTemplate, controllerFiles } from '../metacontroller/definitions.ts';
 import { projectSettings } from '../project/settings.ts';
 import { ConfigError, loadConfig } from '../server/config.ts';
 import { loadObjects, render, RenderError } from './render.ts';
@@ -14,8 +14,9 @@ const USAGE = `usage:
       Print every manifest Kapsa would create from Project, Environment, DomainPool, Registry and
       Secret YAML, running the same sync functions as the service. KAPSA_* settings apply.
   kapsa generate [--check]
-      Write crds/ (from the spec types) and metacontroller/ (the controller definitions), or,
-      with --check, fail when the committed files differ.
+      Write crds/ (from the spec types), metacontroller/ (the controller definitions) and their
+      copies in the Helm chart (chart/crds/, chart/templates/controllers.yaml), or, with --check,
+      fail when the committed files differ.
 `;
 
 function fail(message: string, code = 1): never {
@@ -64,6 +65,9 @@ function generateCommand(args: string[]): void {
   const outputs: Array<[string, Map<string, string>]> = [
     ['crds', crdFiles()],
     ['metacontroller', controllerFiles()],
+    // The Helm chart installs the same CRDs and renders the same controllers with its values.
+    [join('chart', 'crds'), crdFiles()],
+    [join('chart', 'templates'), new Map([['controllers.yaml', chartControllersTemplate()]])],
   ];
   for (const [folder, file, text] of outputs.flatMap(([folder, files]) => [...files].map(([file, text]) => [folder, file, text] as const))) {
     const path = join(folder, file);

@@ -114,9 +114,28 @@ export const KINDS: KindDefinition[] = [
   },
 ];
 
-/** A TypeBox schema as plain JSON: TypeBox's symbol keys dropped, property order kept. */
+/**
+ * A TypeBox schema as plain JSON: TypeBox's symbol keys dropped, property order kept. A property
+ * with a default is not `required` in the CRD: the API server checks a default (such as `{}` for
+ * an object) against the schema before it fills nested defaults, and a defaulted field is never
+ * missing from a stored object anyway.
+ */
 function plainSchema(schema: TSchema): Record<string, unknown> {
-  return JSON.parse(JSON.stringify(schema)) as Record<string, unknown>;
+  const plain = JSON.parse(JSON.stringify(schema)) as Record<string, unknown>;
+  const relax = (node: unknown): void => {
+    if (Array.isArray(node)) return node.forEach(relax);
+    if (typeof node !== 'object' || node === null) return;
+    const record = node as Record<string, unknown>;
+    const properties = record.properties as Record<string, Record<string, unknown>> | undefined;
+    if (Array.isArray(record.required) && properties) {
+      const required = record.required.filter((name: unknown) => typeof name === 'string' && properties[name]?.default === undefined);
+      if (required.length > 0) record.required = required;
+      else delete record.required;
+    }
+    Object.values(record).forEach(relax);
+  };
+  relax(plain);
+  return plain;
 }
 
 export function customResourceDefinition(definition: KindDefinition): Record<string, unknown> {

@@ -72,9 +72,11 @@ function resourceList(list: { cpu?: string; memory?: string } | undefined): Reco
 }
 
 function probe(spec: ProbeSpec, defaultPort: string): Record<string, unknown> {
+  const result: Record<string, unknown> = { httpGet: { path: spec.path, port: spec.port ?? defaultPort, scheme: 'HTTP' } };
+  // The API server drops a zero here (omitempty); sending it would be a diff on every sync.
+  if (spec.initialDelaySeconds > 0) result.initialDelaySeconds = spec.initialDelaySeconds;
   return {
-    httpGet: { path: spec.path, port: spec.port ?? defaultPort, scheme: 'HTTP' },
-    initialDelaySeconds: spec.initialDelaySeconds,
+    ...result,
     periodSeconds: spec.periodSeconds,
     timeoutSeconds: spec.timeoutSeconds,
     successThreshold: 1,
