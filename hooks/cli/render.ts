@@ -7,7 +7,7 @@ import { syncEnvironment } from '../environment/sync.ts';
 import type { CompositeSyncRequest } from '../lib/hook.ts';
 import { API_VERSION } from '../lib/labels.ts';
 import { formatTime } from '../lib/conditions.ts';
-import { isRecord, typeKey, type KubeObject, type ObjectsByType } from '../lib/objects.ts';
+import { groupObjects, isRecord, type KubeObject } from '../lib/objects.ts';
 import type { ProjectSettings } from '../project/settings.ts';
 import { syncProject } from '../project/sync.ts';
 
@@ -76,17 +76,6 @@ export function loadObjects(paths: readonly string[]): KubeObject[] {
   return objects;
 }
 
-function group(objects: readonly KubeObject[]): ObjectsByType {
-  const groups: ObjectsByType = {};
-  for (const object of objects) {
-    const key = typeKey(object.kind, object.apiVersion);
-    const bucket = (groups[key] ??= {});
-    const name = object.metadata.name ?? '';
-    bucket[object.metadata.namespace ? `${object.metadata.namespace}/${name}` : name] = object;
-  }
-  return groups;
-}
-
 function withServerFields(object: KubeObject, now: Date): KubeObject {
   return { ...object, metadata: { ...object.metadata, creationTimestamp: formatTime(now), generation: 1 } };
 }
@@ -111,11 +100,11 @@ function simulatedBuild(child: KubeObject, now: Date): KubeObject {
 function renderProject(project: KubeObject, inputs: readonly KubeObject[], options: RenderOptions): KubeObject[] {
   const now = options.now;
   const parent = project.metadata.creationTimestamp ? project : withServerFields(project, now);
-  const related = group(inputs.filter((object) => ['DomainPool', 'Registry', 'Secret', 'Project'].includes(object.kind) && object !== project));
+  const related = groupObjects(inputs.filter((object) => ['DomainPool', 'Registry', 'Secret', 'Project'].includes(object.kind) && object !== project));
   const first = syncProject({ parent, children: {}, related }, { now, settings: options.settings });
   if (!options.assumeBuildsSucceeded) return first.children;
   const observed = first.children.map((child) => (child.kind === 'Image' || child.kind === 'Job' ? simulatedBuild(child, now) : withServerFields(child, now)));
-  const second = syncProject({ parent: { ...parent, status: first.status }, children: group(observed), related }, { now, settings: options.settings });
+  const second = syncProject({ parent: { ...parent, status: first.status }, children: groupObjects(observed), related }, { now, settings: options.settings });
   return second.children;
 }
 
@@ -137,7 +126,7 @@ export function render(inputs: readonly KubeObject[], options: RenderOptions): K
       output.push(...renderEnvironment(object, options.now));
     } else if (object.kind === 'DomainPool') {
       // A pool in wildcard mode makes one `*.<base>` Certificate per base domain.
-      const related = group(inputs.filter((input) => input.kind === 'Project'));
+      const related = groupObjects(inputs.filter((input) => input.kind === 'Project'));
       output.push(...syncDomainPool({ parent: object, children: {}, related }, { now: options.now, settings: { kapsaNamespace: options.settings.kapsaNamespace } }).children);
     }
   }

@@ -36,6 +36,17 @@ export function typeKey(kind: string, apiVersion: string): string {
   return `${kind}.${apiVersion}`;
 }
 
+/** Groups objects the way Metacontroller sends them in hook v2 requests (`namespace/name` keys). */
+export function groupObjects(objects: readonly KubeObject[]): ObjectsByType {
+  const groups: ObjectsByType = {};
+  for (const object of objects) {
+    const bucket = (groups[typeKey(object.kind, object.apiVersion)] ??= {});
+    const name = object.metadata.name ?? '';
+    bucket[object.metadata.namespace ? `${object.metadata.namespace}/${name}` : name] = object;
+  }
+  return groups;
+}
+
 export function objectsOfType<T extends KubeObject = KubeObject>(
   groups: ObjectsByType | undefined,
   kind: string,

@@ -5,7 +5,7 @@ import { parse } from 'yaml';
 import { syncDomainPool } from '../../hooks/domainpool/sync.ts';
 import { syncEnvironment } from '../../hooks/environment/sync.ts';
 import type { CompositeSyncRequest, CompositeSyncResponse } from '../../hooks/lib/hook.ts';
-import { typeKey, type ObjectsByType } from '../../hooks/lib/objects.ts';
+import { groupObjects } from '../../hooks/lib/objects.ts';
 import { projectSettings } from '../../hooks/project/settings.ts';
 import { syncProject } from '../../hooks/project/sync.ts';
 import { defaultConfig } from '../../hooks/server/config.ts';
@@ -39,16 +39,6 @@ function fixtureRequest(controller: string, testCase: string): { parent: KubeObj
   return { parent: raw.request.parent, related: raw.request.related ?? [] };
 }
 
-function grouped(objects: readonly KubeObject[]): ObjectsByType {
-  const groups: ObjectsByType = {};
-  for (const object of objects) {
-    const bucket = (groups[typeKey(object.kind, object.apiVersion)] ??= {});
-    const name = object.metadata.name ?? '';
-    bucket[object.metadata.namespace ? `${object.metadata.namespace}/${name}` : name] = object;
-  }
-  return groups;
-}
-
 /** The parent as stored, with the status the previous reply asked for written to its status subresource. */
 async function storeParent(parent: KubeObject, status?: Record<string, unknown>): Promise<KubeObject> {
   const { status: _ignored, ...withoutStatus } = parent;
@@ -60,7 +50,7 @@ async function storeParent(parent: KubeObject, status?: Record<string, unknown>)
 
 async function converge(parent: KubeObject, related: readonly KubeObject[], hook: Hook): Promise<number> {
   const storedParent = await storeParent(parent);
-  const first = hook({ parent: storedParent, children: {}, related: grouped(related) });
+  const first = hook({ parent: storedParent, children: {}, related: groupObjects(related) });
   // Namespaces first: everything else may live in them.
   const ordered = [...first.children].sort((a, b) => Number(b.kind === 'Namespace') - Number(a.kind === 'Namespace'));
   const observed: KubeObject[] = [];
@@ -75,7 +65,7 @@ async function converge(parent: KubeObject, related: readonly KubeObject[], hook
   expect(fights).toEqual([]);
 
   const parentWithStatus = await storeParent(parent, first.status);
-  const request: CompositeSyncRequest = { parent: parentWithStatus, children: grouped(observed), related: grouped(related) };
+  const request: CompositeSyncRequest = { parent: parentWithStatus, children: groupObjects(observed), related: groupObjects(related) };
   const second = hook(request);
   const third = hook(request);
   expect(second.children).toEqual(first.children);

@@ -1,7 +1,7 @@
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse, stringify } from 'yaml';
-import { isRecord, typeKey, type KubeObject, type ObjectsByType } from '../../hooks/lib/objects.ts';
+import { groupObjects, isRecord, type KubeObject, type ObjectsByType } from '../../hooks/lib/objects.ts';
 
 /**
  * Golden fixtures: `test/fixtures/<controller>/<case>/request.yaml` holds the hook input,
@@ -31,14 +31,7 @@ export const UPDATE = process.env.UPDATE_GOLDEN === '1';
 
 function grouped(value: unknown): ObjectsByType | undefined {
   if (value === undefined) return undefined;
-  if (!Array.isArray(value)) return value as ObjectsByType;
-  const groups: ObjectsByType = {};
-  for (const object of value as KubeObject[]) {
-    const bucket = (groups[typeKey(object.kind, object.apiVersion)] ??= {});
-    const name = object.metadata.name ?? '';
-    bucket[object.metadata.namespace ? `${object.metadata.namespace}/${name}` : name] = object;
-  }
-  return groups;
+  return Array.isArray(value) ? groupObjects(value as KubeObject[]) : (value as ObjectsByType);
 }
 
 export function loadCases(controller: string): GoldenCase[] {
