@@ -73,7 +73,9 @@ export function buildApp(options: AppOptions): KapsaApp {
     if (statusCode >= 400 && statusCode < 500) {
       return reply.code(statusCode).send({ error: 'Bad Request', message: oneLine(error.message) });
     }
-    request.log.error({ err: error }, 'hook failed');
+    // Redaction works on field paths, not on text: an error message can quote what it failed on
+    // (JSON.parse does), so every Secret value of the request is scrubbed from it first.
+    request.log.error({ err: scrubbedError(error, secretValues(request.body)) }, 'hook failed');
     return reply.code(500).send({ error: 'Internal Server Error', message: 'the hook failed; see the service log' });
   });
 
@@ -150,6 +152,48 @@ export function buildApp(options: AppOptions): KapsaApp {
     shuttingDown = true;
   };
   return kapsa;
+}
+
+/** Every Secret value a hook request carries, base64 as sent and decoded. */
+export function secretValues(body: unknown): string[] {
+  const values = new Set<string>();
+  if (typeof body !== 'object' || body === null) return [];
+  const record = body as Record<string, unknown>;
+  for (const field of ['related', 'children']) {
+    const groups = record[field];
+    if (typeof groups !== 'object' || groups === null) continue;
+    for (const [type, group] of Object.entries(groups as Record<string, unknown>)) {
+      if (!type.startsWith('Secret.') || typeof group !== 'object' || group === null) continue;
+      for (const secret of Object.values(group as Record<string, { data?: unknown; stringData?: unknown }>)) {
+        for (const data of [secret?.data, secret?.stringData]) {
+          if (typeof data !== 'object' || data === null) continue;
+          for (const value of Object.values(data)) {
+            if (typeof value !== 'string' || value.length < 4) continue;
+            values.add(value);
+            const decoded = Buffer.from(value, 'base64').toString('utf8');
+            if (decoded.length >= 4) values.add(decoded);
+          }
+        }
+      }
+    }
+  }
+  // Longest first, so a value that contains another is replaced whole.
+  return [...values].sort((a, b) => b.length - a.length);
+}
+
+function scrub(text: string, secrets: readonly string[]): string {
+  let result = text;
+  for (const secret of secrets) result = result.split(secret).join('[REDACTED]');
+  return result;
+}
+
+/** The error as a plain object with every secret value scrubbed from its message and stack. */
+function scrubbedError(error: Error, secrets: readonly string[]): Record<string, unknown> {
+  const scrubbed: Record<string, unknown> = { type: error.name, message: scrub(error.message, secrets) };
+  if (error.stack) scrubbed.stack = scrub(error.stack, secrets);
+  const code = (error as { code?: unknown }).code;
+  if (typeof code === 'string') scrubbed.code = code;
+  return scrubbed;
 }
 
 function oneLine(message: string): string {

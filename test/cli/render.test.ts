@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
 import { crdFiles } from '../../hooks/crds/generate.ts';
+import { controllerFiles } from '../../hooks/metacontroller/definitions.ts';
 
 const root = join(import.meta.dirname, '..', '..');
 const node = join(root, 'node_modules', '.bin', 'node');
@@ -58,11 +59,17 @@ describe('kapsa render', () => {
   });
 });
 
-describe('CRDs', () => {
+describe('generated files', () => {
   it('the committed CRDs are the ones generated from the TypeBox specs', () => {
     for (const [file, text] of crdFiles()) {
-      expect(readFileSync(join(root, 'crds', file), 'utf8'), `crds/${file} is stale: run npm run generate:crds`).toBe(text);
+      expect(readFileSync(join(root, 'crds', file), 'utf8'), `crds/${file} is stale: run npm run generate`).toBe(text);
     }
-    expect(kapsa('generate-crds', 'crds', '--check').status).toBe(0);
+  });
+
+  it('the committed Metacontroller definitions are the generated ones', () => {
+    for (const [file, text] of controllerFiles()) {
+      expect(readFileSync(join(root, 'metacontroller', file), 'utf8'), `metacontroller/${file} is stale: run npm run generate`).toBe(text);
+    }
+    expect(kapsa('generate', '--check').status).toBe(0);
   });
 });
