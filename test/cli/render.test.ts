@@ -41,6 +41,24 @@ describe('kapsa render', () => {
     expect(list.items.some((item) => item.kind === 'Deployment')).toBe(false);
   });
 
+  it('renders the wildcard Certificates of a DomainPool in wildcard mode, and flat preview hosts', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'kapsa-render-'));
+    const pool = readFileSync(join(root, 'examples', 'platform.yaml'), 'utf8').replace(
+      '  allocationPolicy:',
+      '  wildcard:\n    enabled: true\n    issuerRef: { name: letsencrypt-dns01 }\n  allocationPolicy:',
+    );
+    writeFileSync(join(dir, 'platform.yaml'), pool);
+    writeFileSync(join(dir, 'project.yaml'), readFileSync(join(root, 'examples', 'project.yaml'), 'utf8'));
+    const result = kapsa('render', dir, '--output', 'json');
+    expect(result.stderr).toBe('');
+    const items = (JSON.parse(result.stdout) as { items: Array<{ kind: string; metadata: { namespace?: string }; spec: Record<string, any> }> }).items;
+    const wildcard = items.filter((item) => item.kind === 'Certificate' && item.metadata.namespace === 'kapsa-system');
+    expect(wildcard.map((item) => item.spec.dnsNames)).toEqual([['*.apps.example.com']]);
+    const preview = items.find((item) => item.kind === 'Environment' && item.spec.type === 'preview');
+    expect(preview?.spec.ingress.host).toMatch(/^feature-checkout-v2-[0-9a-f]{6}--shop\.apps\.example\.com$/);
+    expect(preview?.spec.ingress.tls).toEqual({ enabled: true, secretName: 'kapsa-wildcard-tls', managed: false });
+  });
+
   it('fails with a clear message on unreadable YAML, an unknown kind or a missing path', () => {
     const dir = mkdtempSync(join(tmpdir(), 'kapsa-render-'));
     writeFileSync(join(dir, 'bad.yaml'), 'kind: Project\n  metadata: [\n');
