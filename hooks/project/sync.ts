@@ -372,7 +372,10 @@ export function syncProject(request: CompositeSyncRequest, context: ProjectSyncC
   } else {
     kept.push(...keptOfType(request, 'Image', 'kpack.io/v1alpha2'), ...keptOfType(request, 'Job', 'batch/v1'));
   }
-  const history = mergeBuildHistory(fresh, previousBuilds(parent));
+  // The history serves promotions, so it keeps builds of environment branches only: fifty
+  // previews must not push out the release build a production environment is promoted to.
+  const onEnvironmentBranch = (record: BuildRecord) => environmentBranchSet.has(record.branch);
+  const history = mergeBuildHistory(fresh.filter(onEnvironmentBranch), previousBuilds(parent).filter(onEnvironmentBranch));
   const promotionProblems = spec.environments.flatMap((environment) =>
     environment.revision !== undefined && !findBuild(history, environment.revision)
       ? [`${environment.name}: revision ${environment.revision} was never built; it keeps what it runs`]
@@ -389,7 +392,9 @@ export function syncProject(request: CompositeSyncRequest, context: ProjectSyncC
   const environmentStatus: Array<Record<string, unknown>> = [];
   const primary = primaryEnvironment(spec);
   const builtFor = (branch: string, commit: string | undefined) =>
-    commit === undefined ? undefined : history.find((record) => record.branch === branch && record.commit === commit);
+    commit === undefined
+      ? undefined
+      : [...fresh, ...history].find((record) => record.branch === branch && record.commit === commit);
   if (domain.keepEnvironments) {
     kept.push(...keptOfType(request, 'Environment', API_VERSION));
   } else {
