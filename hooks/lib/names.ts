@@ -23,6 +23,20 @@ export function shortHash(value: string, length = HASH_LENGTH): string {
  * name that slugs to nothing still gets one.
  */
 export function slugify(input: string, max = DNS_LABEL_MAX): string {
+  const key = `${max}:${input}`;
+  const known = slugs.get(key);
+  if (known !== undefined) return known;
+  const slug = computeSlug(input, max);
+  // A sync slugs the same branches many times; the memo is bounded so it cannot grow without end.
+  if (slugs.size >= SLUG_MEMO_LIMIT) slugs.clear();
+  slugs.set(key, slug);
+  return slug;
+}
+
+const SLUG_MEMO_LIMIT = 10_000;
+const slugs = new Map<string, string>();
+
+function computeSlug(input: string, max: number): string {
   const cleaned = input
     .toLowerCase()
     .normalize('NFKD')

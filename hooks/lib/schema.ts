@@ -57,12 +57,33 @@ export interface Validator<T extends TSchema> {
   parse(value: unknown, prefix: string): { ok: true; value: Static<T> } | { ok: false; errors: FieldError[] };
 }
 
+/** Deep-freezes a parsed spec: cached results are shared between requests, so nobody may change one. */
+function deepFreeze<V>(value: V): V {
+  if (typeof value === 'object' && value !== null && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const item of Object.values(value)) deepFreeze(item);
+  }
+  return value;
+}
+
+const PARSE_MEMO_LIMIT = 5_000;
+
 export function compileValidator<T extends TSchema>(schema: T): Validator<T> {
   const check: TypeCheck<T> = TypeCompiler.Compile(schema);
+  // Applying defaults to a copy is most of the cost of a sync; Metacontroller sends the same specs
+  // again and again, so valid results are remembered by their JSON text (bounded).
+  const valid = new Map<string, Static<T>>();
   return {
     parse(value, prefix) {
+      const key = JSON.stringify(value ?? {});
+      const known = valid.get(key);
+      if (known !== undefined) return { ok: true, value: known };
       const withDefaults = Value.Default(schema, structuredClone(value ?? {}));
-      if (check.Check(withDefaults)) return { ok: true, value: withDefaults };
+      if (check.Check(withDefaults)) {
+        if (valid.size >= PARSE_MEMO_LIMIT) valid.clear();
+        valid.set(key, deepFreeze(withDefaults));
+        return { ok: true, value: withDefaults };
+      }
       const errors: FieldError[] = [];
       const seen = new Set<string>();
       for (const error of check.Errors(withDefaults)) {

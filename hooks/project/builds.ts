@@ -199,14 +199,16 @@ export function jobBuildState(job: KubeObject, repository: string, commit: strin
 /** The observed state of the build of `branch` at `commit`, if a build child for it exists. */
 export function observedBuild(children: ObjectsByType | undefined, strategy: ProjectSpec['build']['strategy'], target: BuildTarget): BuildState | undefined {
   if (strategy === 'buildpacks') {
-    const image = objectsOfType(children, 'Image', KPACK).find((object) => object.metadata.name === kpackImageName(target.branch));
+    const name = kpackImageName(target.branch);
+    const image = objectsOfType(children, 'Image', KPACK).find((object) => object.metadata.name === name);
     if (!image) return undefined;
     const spec = isRecord(image.spec) ? image.spec : {};
     const source = isRecord(spec.source) && isRecord(spec.source.git) ? spec.source.git : {};
     if (source.revision !== target.commit) return undefined;
     return kpackBuildState(image);
   }
-  const job = objectsOfType(children, 'Job', 'batch/v1').find((object) => object.metadata.name === buildJobName(target.branch, target.commit));
+  const jobName = buildJobName(target.branch, target.commit);
+  const job = objectsOfType(children, 'Job', 'batch/v1').find((object) => object.metadata.name === jobName);
   if (!job) return undefined;
   if (annotation(job, ANNOTATION_COMMIT) !== target.commit) return undefined;
   return jobBuildState(job, target.repository, target.commit);
