@@ -1,5 +1,5 @@
 import { Type, type Static } from '@sinclair/typebox';
-import { cel, DnsLabel } from '../lib/schema.ts';
+import { DnsLabel } from '../lib/schema.ts';
 import { IssuerRef } from '../environment/types.ts';
 
 const BaseDomain = Type.String({

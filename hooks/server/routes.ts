@@ -39,12 +39,13 @@ function objectKey(request: CompositeSyncRequest): string {
   return `${namespace ?? ''}/${name ?? ''}`;
 }
 
-/** Every hook the service answers, wired to its pure function (or, for the pollers, its I/O). */
+/** `branch@commit` of every build record in a Project status. */
 function buildRecords(status: unknown): Set<string> {
   if (!isRecord(status) || !Array.isArray(status.builds)) return new Set();
   return new Set(status.builds.filter(isRecord).map((record) => `${String(record.branch)}@${String(record.commit)}`));
 }
 
+/** Every hook the service answers, wired to its pure function (or, for the pollers, its I/O). */
 export function hookRoutes({ config, metrics, clock = () => new Date() }: HookDependencies): HookRoute[] {
   const environmentPhases = new PhaseTracker(metrics.environmentsTotal);
   const projectPhases = new PhaseTracker(metrics.projectsTotal);

@@ -6,7 +6,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { TestProject } from 'vitest/node';
 import { parseAllDocuments } from 'yaml';
-import { startCluster, type Cluster } from './cluster.ts';
+import { startCluster } from './cluster.ts';
 import { KubeClient, waitForCrdEstablished, type KubeConnection, type KubeObject } from './client.ts';
 
 declare module 'vitest' {
