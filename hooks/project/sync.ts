@@ -339,7 +339,9 @@ export function syncProject(request: CompositeSyncRequest, context: ProjectSyncC
 
   const wildcard = wildcardTls(request, model, domain, settings);
   if (wildcard.child) children.push(wildcard.child);
-  else kept.push(...keptOfType(request, 'Secret', 'v1', new Set([WILDCARD_SECRET])));
+  // Not issued yet, or not readable this time: keep the copy that serves. A pool that left
+  // wildcard mode is a change of intent, and the copy goes.
+  else if (wildcard.enabled) kept.push(...keptOfType(request, 'Secret', 'v1', new Set([WILDCARD_SECRET])));
 
   const previewPlan = planPreviews(request, spec, heads, environmentBranchSet, observedEnvironments, now, wildcard.enabled ? 61 - spec.domain.subdomain.length : 63);
   if (!spec.previewEnvironments?.enabled) {
