@@ -13,7 +13,7 @@ import { createHash } from 'node:crypto';
 import { syncEnvironment } from '../hooks/environment/sync.ts';
 import type { CompositeSyncRequest, CompositeSyncResponse } from '../hooks/lib/hook.ts';
 import { ANNOTATION_LAST_APPLIED, ANNOTATION_OBSERVED_REFS, API_VERSION } from '../hooks/lib/labels.ts';
-import { isRecord, typeKey, type KubeObject, type ObjectsByType } from '../hooks/lib/objects.ts';
+import { groupObjects, isRecord, type KubeObject, type ObjectsByType } from '../hooks/lib/objects.ts';
 import type { ProjectSettings } from '../hooks/project/settings.ts';
 import { syncProject } from '../hooks/project/sync.ts';
 
@@ -122,15 +122,8 @@ export function observedChild(desired: KubeObject, options: ObservedOptions): Ku
   return observed;
 }
 
-export function grouped(objects: readonly KubeObject[]): ObjectsByType {
-  const groups: ObjectsByType = {};
-  for (const object of objects) {
-    const bucket = (groups[typeKey(object.kind, object.apiVersion)] ??= {});
-    const name = object.metadata.name ?? '';
-    bucket[object.metadata.namespace ? `${object.metadata.namespace}/${name}` : name] = object;
-  }
-  return groups;
-}
+/** The v2 object map, as Metacontroller sends it. */
+export const grouped = groupObjects;
 
 function condition(type: string, status: string, reason: string, now: Date, message = ''): Record<string, unknown> {
   return { type, status, reason, message, lastTransitionTime: minutesBefore(now, 600) };

@@ -43,16 +43,7 @@ export const CompositeRequestSchema = Type.Object(
 );
 
 /** Hook v2 decorator requests use the composite names: `parent`, `children` (the attachments). */
-export const DecoratorRequestSchema = Type.Object(
-  {
-    controller: Controller,
-    parent: KubeObjectSchema,
-    children: Type.Optional(ObjectsByType),
-    related: Type.Optional(ObjectsByType),
-    finalizing: Type.Optional(Type.Boolean()),
-  },
-  { additionalProperties: true },
-);
+export const DecoratorRequestSchema = CompositeRequestSchema;
 
 export const CustomizeRequestSchema = Type.Object(
   {
