@@ -87,7 +87,13 @@ export function buildJobName(branch: string, commit: string): string {
  * Dockerfiles enforce Pod Security `privileged` (with `restricted` warnings and audit); the pod
  * itself still runs as a non-root user without privilege escalation.
  */
-export function desiredBuildJob(target: BuildTarget, spec: ProjectSpec, repositoryUrl: string, settings: ProjectSettings): KubeObject {
+export function desiredBuildJob(
+  target: BuildTarget,
+  spec: ProjectSpec,
+  repositoryUrl: string,
+  settings: ProjectSettings,
+  options: { gitCredentials: boolean },
+): KubeObject {
   const context = spec.build.context ? spec.build.context : '.';
   const dockerfile = spec.build.dockerfile ?? 'Dockerfile';
   const gitContext = `${repositoryUrl.replace(/\.git$/, '')}.git#${target.commit}${context === '.' ? '' : `:${context}`}`;
@@ -97,8 +103,23 @@ export function desiredBuildJob(target: BuildTarget, spec: ProjectSpec, reposito
     `--opt=context=${gitContext}`,
     `--opt=filename=${dockerfile}`,
     ...(spec.build.args ?? []).map((arg) => `--opt=build-arg:${arg.name}=${arg.value}`),
+    // BuildKit fetches a private git context with its pre-defined GIT_AUTH_TOKEN secret, scoped
+    // to the repository's host so it is never offered to another one.
+    ...(options.gitCredentials ? [`--secret=id=GIT_AUTH_TOKEN.${new URL(repositoryUrl).host},src=${GIT_TOKEN_PATH}`] : []),
     `--output=type=image,name=${target.repository}:${target.commit},push=true`,
   ];
+  const volumeMounts: Array<Record<string, unknown>> = [
+    { name: 'docker-config', mountPath: '/home/user/.docker', readOnly: true },
+    { name: 'buildkitd', mountPath: '/home/user/.local/share/buildkit' },
+  ];
+  const volumes: Array<Record<string, unknown>> = [
+    { name: 'docker-config', secret: { secretName: PUSH_SECRET, items: [{ key: '.dockerconfigjson', path: 'config.json' }] } },
+    { name: 'buildkitd', emptyDir: {} },
+  ];
+  if (options.gitCredentials) {
+    volumeMounts.push({ name: 'git-credentials', mountPath: GIT_TOKEN_PATH.slice(0, GIT_TOKEN_PATH.lastIndexOf('/')), readOnly: true });
+    volumes.push({ name: 'git-credentials', secret: { secretName: GIT_SECRET, items: [{ key: 'password', path: 'token' }] } });
+  }
   const labels = buildLabels(target);
   return {
     apiVersion: 'batch/v1',
@@ -138,16 +159,10 @@ export function desiredBuildJob(target: BuildTarget, spec: ProjectSpec, reposito
                 seccompProfile: { type: 'Unconfined' },
                 appArmorProfile: { type: 'Unconfined' },
               },
-              volumeMounts: [
-                { name: 'docker-config', mountPath: '/home/user/.docker', readOnly: true },
-                { name: 'buildkitd', mountPath: '/home/user/.local/share/buildkit' },
-              ],
+              volumeMounts,
             },
           ],
-          volumes: [
-            { name: 'docker-config', secret: { secretName: PUSH_SECRET, items: [{ key: '.dockerconfigjson', path: 'config.json' }] } },
-            { name: 'buildkitd', emptyDir: {} },
-          ],
+          volumes,
         },
       },
     },
@@ -156,6 +171,7 @@ export function desiredBuildJob(target: BuildTarget, spec: ProjectSpec, reposito
 
 export const PUSH_SECRET = 'kapsa-registry-push';
 export const GIT_SECRET = 'kapsa-git';
+const GIT_TOKEN_PATH = '/run/kapsa/git/token';
 
 function conditionOf(object: KubeObject, type: string): Record<string, unknown> | undefined {
   const status = object.status;

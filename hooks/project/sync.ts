@@ -312,12 +312,13 @@ export function syncProject(request: CompositeSyncRequest, context: ProjectSyncC
     conditions.set('RepositoryAccessible', 'False', git.reason, git.message);
     kept.push(...keptOfType(request, 'Secret', 'v1', new Set([GIT_SECRET])));
   }
+  const hasGitSecret = git.state === 'ok' || kept.some((child) => child.kind === 'Secret' && child.metadata.name === GIT_SECRET);
   const observedServiceAccount = observedByName(request, 'ServiceAccount', 'v1').get(settings.buildServiceAccount);
   if (!registry.credentials && observedServiceAccount) kept.push(keptChild(observedServiceAccount));
   else children.push(
     desiredBuildServiceAccount(model, settings, {
       push: registry.credentials !== undefined || kept.some((child) => child.metadata.name === PUSH_SECRET),
-      git: git.state === 'ok' || kept.some((child) => child.metadata.name === GIT_SECRET),
+      git: hasGitSecret,
       ...(registry.pullSecret ? { pull: registry.pullSecret } : {}),
     }),
   );
@@ -364,7 +365,7 @@ export function syncProject(request: CompositeSyncRequest, context: ProjectSyncC
       children.push(
         spec.build.strategy === 'buildpacks'
           ? desiredKpackImage(target, spec, spec.repository.url, settings)
-          : desiredBuildJob(target, spec, spec.repository.url, settings),
+          : desiredBuildJob(target, spec, spec.repository.url, settings, { gitCredentials: hasGitSecret }),
       );
       const state = observedBuild(request.children, spec.build.strategy, target);
       if (state?.state === 'succeeded') fresh.push({ branch, commit, image: state.image });
