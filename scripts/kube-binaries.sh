@@ -47,7 +47,7 @@ trap cleanup EXIT
 # build <name> <version> <package> <workdir>: go build in workdir (a prepared module), atomically
 # install the result at $CACHE_DIR/<name>-<version>/<name>.
 install_binary() {
-  local name="$1" version="$2" pkg="$3" work="$4"
+  local name="$1" version="$2" pkg="$3" work="$4" extra_ldflags="${5:-}"
   local dest_dir="$CACHE_DIR/$name-$version"
   local dest="$dest_dir/$name"
   mkdir -p "$dest_dir"
@@ -55,7 +55,7 @@ install_binary() {
   WORK_DIRS+=("$tmp")
   local start=$SECONDS
   log "building $name $version ($pkg) ..."
-  if ! (cd "$work" && go build -trimpath -ldflags='-s -w' -o "$tmp" "$pkg"); then
+  if ! (cd "$work" && go build -trimpath -ldflags="-s -w $extra_ldflags" -o "$tmp" "$pkg"); then
     rm -f "$tmp"
     die "go build of $name $version failed (see the output above)"
   fi
@@ -66,7 +66,9 @@ install_binary() {
 
 build_kube_apiserver() {
   local dest="$CACHE_DIR/kube-apiserver-$KUBE_VERSION/kube-apiserver"
-  if works "$dest"; then log "cached: $dest"; return; fi
+  # A cached binary must also report its release (an older build said v0.0.0-master, which
+  # Helm's kubeVersion checks and clients read as "no version").
+  if works "$dest" && "$dest" --version 2>/dev/null | grep -qF "$KUBE_VERSION"; then log "cached: $dest"; return; fi
   need_go
   local work; work="$(mktemp -d "${TMPDIR:-/tmp}/kapsa-kube-apiserver.XXXXXX")"; WORK_DIRS+=("$work")
   # The kubernetes go.mod requires every staging module at v0.0.0 and replaces it with a local
@@ -99,7 +101,12 @@ package tools
 
 import _ "k8s.io/kubernetes/cmd/kube-apiserver"
 GO
-  install_binary kube-apiserver "$KUBE_VERSION" k8s.io/kubernetes/cmd/kube-apiserver "$work"
+  local minor="${KUBE_VERSION#v1.}"; minor="${minor%%.*}"
+  local version_flags="" pkg
+  for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
+    version_flags+=" -X $pkg.gitVersion=$KUBE_VERSION -X $pkg.gitMajor=1 -X $pkg.gitMinor=$minor -X $pkg.gitTreeState=clean"
+  done
+  install_binary kube-apiserver "$KUBE_VERSION" k8s.io/kubernetes/cmd/kube-apiserver "$work" "$version_flags"
 }
 
 build_etcd() {
