@@ -14,6 +14,9 @@ export const LABEL_BRANCH_SLUG = `${GROUP}/branch`;
 export const LABEL_DOMAIN_CLAIM = `${GROUP}/domain-claim`;
 export const LABEL_DOMAIN_POOL = `${GROUP}/domain-pool`;
 
+/** On a Registry's push Secret in Kapsa's namespace: the Registry it serves. Project hooks select it by this. */
+export const LABEL_REGISTRY_CREDENTIALS = `${GROUP}/registry`;
+
 /** cert-manager puts these on wildcard Secrets (Certificate.spec.secretTemplate), so Project hooks can select them. */
 export const LABEL_WILDCARD_POOL = `${GROUP}/wildcard-pool`;
 export const ANNOTATION_WILDCARD_BASE = `${GROUP}/wildcard-base`;

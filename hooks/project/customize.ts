@@ -1,13 +1,11 @@
 import type { CustomizeRequest, CustomizeResponse, DecoratorSyncRequest, DecoratorSyncResponse, RelatedResourceRule } from '../lib/hook.ts';
-import { API_VERSION, LABEL_DOMAIN_CLAIM, LABEL_DOMAIN_POOL, LABEL_WILDCARD_POOL } from '../lib/labels.ts';
+import { API_VERSION, LABEL_DOMAIN_CLAIM, LABEL_DOMAIN_POOL, LABEL_REGISTRY_CREDENTIALS, LABEL_WILDCARD_POOL } from '../lib/labels.ts';
 import { isDnsLabel } from '../lib/names.ts';
 import { isRecord, objectsOfType, type KubeObject, type ObjectsByType, type Secret } from '../lib/objects.ts';
 import { chooseGitSecret } from './children.ts';
 import { claimLabelValue } from './domain.ts';
 import { projectNamespace, type ProjectSettings } from './settings.ts';
 
-/** The label Kapsa's namespace Secrets carry to be readable as push credentials of a Registry. */
-export const LABEL_REGISTRY_CREDENTIALS = 'kapsa-project.io/registry';
 
 function stringAt(value: unknown, ...path: string[]): string | undefined {
   let current: unknown = value;

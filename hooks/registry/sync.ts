@@ -17,6 +17,7 @@ import type { KubeObject, Secret } from '../lib/objects.ts';
 import { isRecord } from '../lib/objects.ts';
 import type { RegistryCredentials } from './credentials.ts';
 import { parseRegistrySecret } from './credentials.ts';
+import { LABEL_REGISTRY_CREDENTIALS } from '../lib/labels.ts';
 import type { Probe, ProbeOptions, ProbeResult } from './probe.ts';
 import { probeRegistry, redact } from './probe.ts';
 
@@ -130,8 +131,33 @@ export async function registrySync(request: RegistrySyncRequest, deps: RegistryS
   const previous = parent !== undefined && isRecord(parent.status) ? parent.status : undefined;
   const resyncAfterSeconds = Number.isFinite(deps.resyncSeconds) && deps.resyncSeconds > 0 ? Math.round(deps.resyncSeconds) : 300;
 
-  const outcome = await evaluate(parent, isRecord(request) ? request.related : undefined, deps);
-  return { status: buildStatus(outcome, previous, generation, deps.now), children: [], resyncAfterSeconds };
+  const related = isRecord(request) ? request.related : undefined;
+  const outcome = await evaluate(parent, related, deps);
+  const shared = sharedWithProjects(parent, related, deps.kapsaNamespace);
+  return { status: buildStatus(outcome, shared, previous, generation, deps.now), children: [], resyncAfterSeconds };
+}
+
+/**
+ * Whether Projects can use the push Secret. Their customize hook sees only the Project, so it
+ * selects the Secret by the label `kapsa-project.io/registry: <registry>` in Kapsa's namespace;
+ * a Secret that works for the probe but lacks the label would leave every Project without it.
+ */
+function sharedWithProjects(parent: Record<string, unknown> | undefined, related: unknown, kapsaNamespace: string): ConditionInput {
+  const type = 'SharedWithProjects';
+  const name = isRecord(parent?.metadata) && typeof parent.metadata.name === 'string' ? parent.metadata.name : '';
+  const spec = isRecord(parent?.spec) ? parent.spec : {};
+  const ref = isRecord(spec.auth) && isRecord(spec.auth.secretRef) ? spec.auth.secretRef : undefined;
+  if (!ref || typeof ref.name !== 'string') return { type, status: 'False', reason: 'NoSecret', message: 'no push Secret is configured' };
+  const namespace = typeof ref.namespace === 'string' ? ref.namespace : kapsaNamespace;
+  if (namespace !== kapsaNamespace) {
+    return { type, status: 'False', reason: 'SecretOutsideKapsaNamespace', message: `Projects read push Secrets only from ${kapsaNamespace}` };
+  }
+  const secret = findSecret(related, namespace, ref.name);
+  if (!secret) return { type, status: 'False', reason: 'SecretNotFound', message: `Secret ${namespace}/${ref.name} not found` };
+  if (secret.metadata.labels?.[LABEL_REGISTRY_CREDENTIALS] !== name) {
+    return { type, status: 'False', reason: 'SecretNotLabelled', message: `label Secret ${namespace}/${ref.name} with ${LABEL_REGISTRY_CREDENTIALS}=${name} so Projects can use it` };
+  }
+  return { type, status: 'True', reason: 'Labelled', message: `Projects find Secret ${namespace}/${ref.name} by its label` };
 }
 
 async function evaluate(parent: Record<string, unknown> | undefined, related: unknown, deps: RegistrySyncDeps): Promise<Outcome> {
@@ -185,7 +211,13 @@ async function evaluate(parent: Record<string, unknown> | undefined, related: un
   return { verified: false, reason, message: limit(redact(message, secrets)) };
 }
 
-function buildStatus(outcome: Outcome, previous: Record<string, unknown> | undefined, generation: number | undefined, now: Date): RegistryStatus {
+function buildStatus(
+  outcome: Outcome,
+  shared: ConditionInput,
+  previous: Record<string, unknown> | undefined,
+  generation: number | undefined,
+  now: Date,
+): RegistryStatus {
   const previousConditions = Array.isArray(previous?.conditions) ? (previous.conditions as unknown[]) : undefined;
   const previousReady = findCondition(previousConditions, READY);
   const previousLastVerified = typeof previous?.lastVerified === 'string' ? previous.lastVerified : undefined;
@@ -208,7 +240,7 @@ function buildStatus(outcome: Outcome, previous: Record<string, unknown> | undef
     ...(generation !== undefined ? { observedGeneration: generation } : {}),
     verified: outcome.verified,
     lastVerified,
-    conditions: nextConditions(previousConditions, [ready], now, generation),
+    conditions: nextConditions(previousConditions, [ready, shared], now, generation),
   };
 }
 

@@ -36,7 +36,10 @@ function secret(name: string, type: string, data: Record<string, string>, namesp
 }
 
 function basicSecret(name = 'push', password = MARKER): Secret {
-  return secret(name, 'kubernetes.io/basic-auth', { username: b64(USER), password: b64(password) });
+  const made = secret(name, 'kubernetes.io/basic-auth', { username: b64(USER), password: b64(password) });
+  // The label Project hooks select a Registry's push Secret by.
+  made.metadata.labels = { 'kapsa-project.io/registry': 'main' };
+  return made;
 }
 
 function request(parent: unknown, secrets: Secret[] = []): RegistrySyncRequest {
@@ -131,11 +134,30 @@ describe('registrySync against the distribution registry', () => {
             lastTransitionTime: '2025-01-01T10:00:00Z',
             observedGeneration: 1,
           },
+          {
+            type: 'SharedWithProjects',
+            status: 'True',
+            reason: 'Labelled',
+            message: 'Projects find Secret kapsa-system/push by its label',
+            lastTransitionTime: '2025-01-01T10:00:00Z',
+            observedGeneration: 1,
+          },
         ],
       },
       children: [],
       resyncAfterSeconds: 300,
     });
+  });
+
+  it('says when Projects cannot use the push Secret: no label, or outside Kapsa\'s namespace', async () => {
+    const unlabelled = secret('push', 'kubernetes.io/basic-auth', { username: b64(USER), password: b64(MARKER) });
+    const response = clean(await registrySync(request(registry(spec(server.endpoint)), [unlabelled]), deps(T0)));
+    expect(ready(response)).toMatchObject({ status: 'True', reason: 'Verified' });
+    expect(response.status.conditions[1]).toMatchObject({ type: 'SharedWithProjects', status: 'False', reason: 'SecretNotLabelled' });
+    expect(response.status.conditions[1]?.message).toContain('kapsa-project.io/registry=main');
+    const elsewhere = secret('push', 'kubernetes.io/basic-auth', { username: b64(USER), password: b64(MARKER) }, 'team-a');
+    const outside = clean(await registrySync(request(registry(spec(server.endpoint, { auth: { secretRef: { name: 'push', namespace: 'team-a' } } })), [elsewhere]), deps(T0)));
+    expect(outside.status.conditions[1]).toMatchObject({ status: 'False', reason: 'SecretOutsideKapsaNamespace' });
   });
 
   it('credentials from a .dockerconfigjson keyed by host', async () => {
@@ -297,7 +319,7 @@ describe('registrySync: no churn, and secrets never leak from a misbehaving prob
     expect(bumped.status).toEqual({
       ...first.status,
       observedGeneration: 2,
-      conditions: [{ ...first.status.conditions[0], observedGeneration: 2 }],
+      conditions: first.status.conditions.map((condition) => ({ ...condition, observedGeneration: 2 })),
     });
   });
 
