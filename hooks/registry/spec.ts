@@ -1,9 +1,11 @@
 import { Type, type Static } from '@sinclair/typebox';
 import { DnsLabel, StringEnum } from '../lib/schema.ts';
 
+export const REGISTRY_TYPES = ['generic', 'dockerhub', 'ghcr', 'gcr', 'ecr', 'acr', 'harbor'] as const;
+
 export const RegistrySpec = Type.Object(
   {
-    type: StringEnum(['generic', 'dockerhub', 'ghcr', 'gcr', 'ecr', 'acr', 'harbor'] as const, {
+    type: StringEnum(REGISTRY_TYPES, {
       default: 'generic',
       description: 'Kind of registry (informational; every kind speaks the Docker Registry HTTP API v2).',
     }),

@@ -18,10 +18,12 @@ import { isRecord } from '../lib/objects.ts';
 import type { RegistryCredentials } from './credentials.ts';
 import { parseRegistrySecret } from './credentials.ts';
 import { LABEL_REGISTRY_CREDENTIALS } from '../lib/labels.ts';
+import { compileValidator } from '../lib/schema.ts';
+import { REGISTRY_TYPES, RegistrySpec } from './spec.ts';
 import type { Probe, ProbeOptions, ProbeResult } from './probe.ts';
 import { probeRegistry, redact } from './probe.ts';
 
-export const REGISTRY_TYPES = ['generic', 'dockerhub', 'ghcr', 'gcr', 'ecr', 'acr', 'harbor'] as const;
+export { REGISTRY_TYPES };
 export type RegistryType = (typeof REGISTRY_TYPES)[number];
 
 export const READY = 'Ready';
@@ -35,12 +37,6 @@ export type RegistryReason =
   | 'InvalidSecret'
   | 'InvalidSpec';
 
-/** Endpoints used when spec.endpoint is left out for a well-known registry type. */
-export const DEFAULT_ENDPOINTS: Partial<Record<RegistryType, string>> = {
-  dockerhub: 'https://registry-1.docker.io',
-  ghcr: 'https://ghcr.io',
-};
-
 /** Token realms on another host that may receive the credentials, per registry type. */
 export const TRUSTED_REALM_HOSTS: Partial<Record<RegistryType, readonly string[]>> = {
   dockerhub: ['auth.docker.io'],
@@ -49,8 +45,8 @@ export const TRUSTED_REALM_HOSTS: Partial<Record<RegistryType, readonly string[]
 export interface RegistrySettings {
   type: RegistryType;
   endpoint: string;
-  auth?: { secretRef: { name: string; namespace: string } };
-  imagePullSecret?: { name: string; generatePerNamespace: boolean };
+  auth: { secretRef: { name: string; namespace: string } };
+  imagePullSecret: { name: string; generatePerNamespace: boolean };
   insecureSkipTLSVerify: boolean;
   caBundle?: string;
 }
@@ -165,49 +161,39 @@ async function evaluate(parent: Record<string, unknown> | undefined, related: un
   if (!parsed.ok) return { verified: false, reason: 'InvalidSpec', message: parsed.message };
   const spec = parsed.spec;
 
-  let credentials: RegistryCredentials | undefined;
-  if (spec.auth !== undefined) {
-    const { name, namespace } = spec.auth.secretRef;
-    const secret = findSecret(related, namespace, name);
-    const result = parseRegistrySecret(secret, spec.endpoint);
-    if (!result.ok) {
-      const message =
-        result.reason === 'SecretNotFound' ? `Secret ${namespace}/${name} (spec.auth.secretRef) not found` : `Secret ${namespace}/${name}: ${result.message}`;
-      return { verified: false, reason: result.reason, message: limit(message) };
-    }
-    credentials = { username: result.username, password: result.password };
+  const { name, namespace } = spec.auth.secretRef;
+  const result = parseRegistrySecret(findSecret(related, namespace, name), spec.endpoint);
+  if (!result.ok) {
+    const message =
+      result.reason === 'SecretNotFound' ? `Secret ${namespace}/${name} (spec.auth.secretRef) not found` : `Secret ${namespace}/${name}: ${result.message}`;
+    return { verified: false, reason: result.reason, message: limit(message) };
   }
+  const credentials: RegistryCredentials = { username: result.username, password: result.password };
 
   const options: ProbeOptions = {
     endpoint: spec.endpoint,
+    credentials,
     timeoutMs: deps.probeTimeoutMs,
     insecureSkipTLSVerify: spec.insecureSkipTLSVerify,
   };
-  if (credentials !== undefined) options.credentials = credentials;
   if (spec.caBundle !== undefined) options.caBundle = spec.caBundle;
   const trusted = TRUSTED_REALM_HOSTS[spec.type];
   if (trusted !== undefined) options.trustedHosts = trusted;
 
-  const secrets = credentials === undefined ? [] : [credentials.password, Buffer.from(`${credentials.username}:${credentials.password}`).toString('base64')];
-  let result: ProbeResult;
+  const secrets = [credentials.password, Buffer.from(`${credentials.username}:${credentials.password}`).toString('base64')];
+  let probed: ProbeResult;
   try {
-    result = await (deps.probe ?? probeRegistry)(options);
+    probed = await (deps.probe ?? probeRegistry)(options);
   } catch (error) {
     const text = error instanceof Error ? error.message : String(error);
     return { verified: false, reason: 'Unreachable', message: limit(redact(`probe failed: ${text}`, secrets)) };
   }
-  if (!isRecord(result) || typeof result.ok !== 'boolean') {
+  if (!isRecord(probed) || typeof probed.ok !== 'boolean') {
     return { verified: false, reason: 'Unreachable', message: 'probe returned no result' };
   }
-  if (result.ok) {
-    const message =
-      credentials === undefined
-        ? `registry ${displayEndpoint(spec.endpoint)} answers the v2 API (no credentials configured)`
-        : `registry ${displayEndpoint(spec.endpoint)} accepted the credentials`;
-    return { verified: true, reason: 'Verified', message };
-  }
-  const reason: RegistryReason = result.reason === 'Unauthorized' || result.reason === 'TLSError' ? result.reason : 'Unreachable';
-  const message = typeof result.message === 'string' && result.message !== '' ? result.message : `probe failed: ${reason}`;
+  if (probed.ok) return { verified: true, reason: 'Verified', message: `registry ${displayEndpoint(spec.endpoint)} accepted the credentials` };
+  const reason: RegistryReason = probed.reason === 'Unauthorized' || probed.reason === 'TLSError' ? probed.reason : 'Unreachable';
+  const message = typeof probed.message === 'string' && probed.message !== '' ? probed.message : `probe failed: ${reason}`;
   return { verified: false, reason, message: limit(redact(message, secrets)) };
 }
 
@@ -249,95 +235,45 @@ function buildStatus(
 
 export type ParsedRegistrySettings = { ok: true; spec: RegistrySettings } | { ok: false; message: string };
 
-/** Validates a Registry parent; never throws. Problems are listed in a stable order. */
+const specValidator = compileValidator(RegistrySpec);
+
+/**
+ * Validates a Registry parent with the same schema the CRD is generated from (so this controller
+ * and the Project hook never disagree about a Registry), plus what a schema cannot say: the
+ * endpoint parses as a URL without credentials, and a caBundle holds certificates. Never throws.
+ */
 export function parseRegistrySpec(parent: unknown, kapsaNamespace: string): ParsedRegistrySettings {
   if (!isRecord(parent)) return { ok: false, message: 'the Registry object is missing' };
-  const spec = parent.spec;
-  if (spec === undefined || spec === null) return { ok: false, message: 'spec is missing' };
-  if (!isRecord(spec)) return { ok: false, message: 'spec must be an object' };
+  const raw = parent.spec;
+  if (raw === undefined || raw === null) return { ok: false, message: 'spec is missing' };
+  if (!isRecord(raw)) return { ok: false, message: 'spec must be an object' };
   const problems: string[] = [];
-
-  let type: RegistryType = 'generic';
-  if (spec.type !== undefined && spec.type !== null) {
-    if (typeof spec.type === 'string' && (REGISTRY_TYPES as readonly string[]).includes(spec.type)) type = spec.type as RegistryType;
-    else problems.push(`spec.type must be one of ${REGISTRY_TYPES.join(', ')}`);
-  }
-
   let endpoint = '';
-  if (spec.endpoint === undefined || spec.endpoint === null || spec.endpoint === '') {
-    const fallback = DEFAULT_ENDPOINTS[type];
-    if (fallback !== undefined) endpoint = fallback;
-    else problems.push('spec.endpoint is required (e.g. https://registry.example.com)');
-  } else if (typeof spec.endpoint !== 'string') {
-    problems.push('spec.endpoint must be a string URL');
-  } else {
-    const checked = checkEndpoint(spec.endpoint);
+  if (typeof raw.endpoint === 'string' && raw.endpoint !== '') {
+    const checked = checkEndpoint(raw.endpoint);
     if (checked.ok) endpoint = checked.endpoint;
     else problems.push(checked.message);
   }
-
-  let auth: RegistrySettings['auth'];
-  if (spec.auth !== undefined && spec.auth !== null) {
-    const ref = isRecord(spec.auth) ? spec.auth.secretRef : undefined;
-    if (!isRecord(spec.auth)) problems.push('spec.auth must be an object');
-    else if (ref === undefined || ref === null) problems.push('spec.auth.secretRef is required when spec.auth is set');
-    else if (!isRecord(ref)) problems.push('spec.auth.secretRef must be an object');
-    else {
-      const name = ref.name;
-      const namespace = ref.namespace === undefined || ref.namespace === null || ref.namespace === '' ? kapsaNamespace : ref.namespace;
-      let ok = true;
-      if (typeof name !== 'string' || name.length > 253 || !DNS_SUBDOMAIN.test(name)) {
-        problems.push('spec.auth.secretRef.name must be a Secret name (DNS subdomain)');
-        ok = false;
-      }
-      if (typeof namespace !== 'string' || namespace.length > 63 || !DNS_LABEL.test(namespace)) {
-        problems.push('spec.auth.secretRef.namespace must be a namespace name (DNS label)');
-        ok = false;
-      }
-      if (ok) auth = { secretRef: { name: name as string, namespace: namespace as string } };
-    }
-  }
-
-  let imagePullSecret: RegistrySettings['imagePullSecret'];
-  if (spec.imagePullSecret !== undefined && spec.imagePullSecret !== null) {
-    const pull = spec.imagePullSecret;
-    if (!isRecord(pull)) problems.push('spec.imagePullSecret must be an object');
-    else {
-      // Defaults match the CRD schema (hooks/registry/spec.ts).
-      const name = pull.name ?? 'kapsa-registry';
-      const perNamespace = pull.generatePerNamespace ?? true;
-      let ok = true;
-      if (typeof name !== 'string' || name.length > 253 || !DNS_SUBDOMAIN.test(name)) {
-        problems.push('spec.imagePullSecret.name must be a Secret name (DNS subdomain)');
-        ok = false;
-      }
-      if (typeof perNamespace !== 'boolean') {
-        problems.push('spec.imagePullSecret.generatePerNamespace must be a boolean');
-        ok = false;
-      }
-      if (ok) imagePullSecret = { name: name as string, generatePerNamespace: perNamespace as boolean };
-    }
-  }
-
-  let insecureSkipTLSVerify = false;
-  if (spec.insecureSkipTLSVerify !== undefined && spec.insecureSkipTLSVerify !== null) {
-    if (typeof spec.insecureSkipTLSVerify === 'boolean') insecureSkipTLSVerify = spec.insecureSkipTLSVerify;
-    else problems.push('spec.insecureSkipTLSVerify must be a boolean');
-  }
-
   let caBundle: string | undefined;
-  if (spec.caBundle !== undefined && spec.caBundle !== null && spec.caBundle !== '') {
-    if (typeof spec.caBundle !== 'string') problems.push('spec.caBundle must be a string (PEM, or base64 of PEM)');
-    else {
-      caBundle = readCaBundle(spec.caBundle);
-      if (caBundle === undefined) problems.push('spec.caBundle must hold PEM certificates (or base64 of PEM)');
-    }
+  if (typeof raw.caBundle === 'string' && raw.caBundle !== '') {
+    caBundle = readCaBundle(raw.caBundle);
+    if (caBundle === undefined) problems.push('spec.caBundle must hold PEM certificates (or base64 of PEM)');
   }
-
-  if (problems.length > 0) return { ok: false, message: limit(`invalid spec: ${problems.join('; ')}`) };
-  const result: RegistrySettings = { type, endpoint, insecureSkipTLSVerify };
-  if (auth !== undefined) result.auth = auth;
-  if (imagePullSecret !== undefined) result.imagePullSecret = imagePullSecret;
+  const parsed = specValidator.parse(raw, 'spec');
+  if (!parsed.ok) {
+    // The endpoint's own message above says more than its pattern does.
+    const reported = new Set(problems.map((problem) => problem.split(' ')[0]));
+    problems.push(...parsed.errors.filter((error) => !reported.has(error.path)).map((error) => `${error.path}: ${error.message}`));
+  }
+  if (problems.length > 0 || !parsed.ok) return { ok: false, message: limit(`invalid spec: ${problems.join('; ')}`) };
+  const spec = parsed.value;
+  const result: RegistrySettings = {
+    type: spec.type,
+    endpoint,
+    auth: { secretRef: { name: spec.auth.secretRef.name, namespace: spec.auth.secretRef.namespace ?? kapsaNamespace } },
+    imagePullSecret: { name: spec.imagePullSecret.name, generatePerNamespace: spec.imagePullSecret.generatePerNamespace },
+    insecureSkipTLSVerify: spec.insecureSkipTLSVerify,
+  };
   if (caBundle !== undefined) result.caBundle = caBundle;
   return { ok: true, spec: result };
 }

@@ -173,11 +173,6 @@ describe('registrySync against the distribution registry', () => {
     expect(ready(response)).toMatchObject({ status: 'False', reason: 'Unauthorized', message: `${server.endpoint}/v2/ rejected the credentials (HTTP 401)` });
   });
 
-  it('no auth configured against an authenticated registry: Unauthorized', async () => {
-    const response = clean(await registrySync(request(registry({ endpoint: server.endpoint })), deps(T0)));
-    expect(ready(response)).toMatchObject({ status: 'False', reason: 'Unauthorized' });
-  });
-
   it('closed port: Unreachable', async () => {
     const port = await closedPort();
     const response = clean(await registrySync(request(registry(spec(`http://127.0.0.1:${port}`)), [basicSecret()]), deps(T0)));
@@ -242,18 +237,19 @@ describe('registrySync: bad parents become InvalidSpec conditions', () => {
   const bad: Array<[string, unknown, RegExp]> = [
     ['no spec', registry(undefined), /spec is missing/],
     ['spec not an object', registry('x'), /spec must be an object/],
-    ['unknown type', registry({ type: 'quay', endpoint: 'https://r.example.com' }), /spec\.type must be one of generic, dockerhub/],
-    ['no endpoint', registry({ type: 'generic' }), /spec\.endpoint is required/],
-    ['endpoint not a string', registry({ endpoint: 42 }), /spec\.endpoint must be a string/],
+    ['unknown type', registry({ type: 'quay', endpoint: 'https://r.example.com' }), /spec\.type: must be one of: generic, dockerhub/],
+    ['no endpoint', registry({ type: 'generic' }), /spec\.endpoint: Expected required property/],
+    ['endpoint not a string', registry({ endpoint: 42 }), /spec\.endpoint: Expected string/],
     ['endpoint not a URL', registry({ endpoint: 'https://exa mple.com' }), /not a valid URL/],
     ['endpoint with credentials', registry({ endpoint: `https://${USER}:${MARKER}@r.example.com` }), /must not contain credentials/],
     ['endpoint ftp', registry({ endpoint: 'ftp://r.example.com' }), /http:\/\/ or https:\/\//],
-    ['auth wrong type', registry({ endpoint: 'https://r.example.com', auth: [] }), /spec\.auth must be an object/],
-    ['secretRef missing', registry({ endpoint: 'https://r.example.com', auth: {} }), /secretRef is required/],
+    ['no auth (the CRD requires push credentials)', registry({ endpoint: 'https://r.example.com' }), /spec\.auth: Expected required property/],
+    ['auth wrong type', registry({ endpoint: 'https://r.example.com', auth: [] }), /spec\.auth: Expected object/],
+    ['secretRef missing', registry({ endpoint: 'https://r.example.com', auth: {} }), /spec\.auth\.secretRef: Expected required property/],
     ['secretRef name wrong', registry({ endpoint: 'https://r.example.com', auth: { secretRef: { name: 7 } } }), /secretRef\.name/],
-    ['insecure not boolean', registry({ endpoint: 'https://r.example.com', insecureSkipTLSVerify: 'yes' }), /insecureSkipTLSVerify must be a boolean/],
+    ['insecure not boolean', registry({ endpoint: 'https://r.example.com', insecureSkipTLSVerify: 'yes' }), /spec\.insecureSkipTLSVerify: Expected boolean/],
     ['bad caBundle', registry({ endpoint: 'https://r.example.com', caBundle: `-----BEGIN CERTIFICATE-----\n${MARKER}\n-----END CERTIFICATE-----` }), /caBundle must hold PEM/],
-    ['imagePullSecret wrong', registry({ endpoint: 'https://r.example.com', imagePullSecret: { name: 'p', generatePerNamespace: 'yes' } }), /generatePerNamespace must be a boolean/],
+    ['imagePullSecret wrong', registry({ endpoint: 'https://r.example.com', imagePullSecret: { name: 'p', generatePerNamespace: 'yes' } }), /spec\.imagePullSecret\.generatePerNamespace: Expected boolean/],
     ['parent missing', undefined, /Registry object is missing/],
     ['parent garbage', [1, 2], /Registry object is missing/],
   ];
@@ -268,20 +264,22 @@ describe('registrySync: bad parents become InvalidSpec conditions', () => {
 
   it('lists several problems at once and survives a garbage request and status', async () => {
     const response = clean(await registrySync(request(registry({ type: 1, endpoint: false, insecureSkipTLSVerify: 1 }, { conditions: 'x', lastVerified: 5 })), deps(T0, probe)));
-    expect(ready(response).message).toBe('invalid spec: spec.type must be one of generic, dockerhub, ghcr, gcr, ecr, acr, harbor; spec.endpoint must be a string URL; spec.insecureSkipTLSVerify must be a boolean');
+    expect(ready(response).message).toBe(
+      'invalid spec: spec.auth: Expected required property; spec.type: must be one of: generic, dockerhub, ghcr, gcr, ecr, acr, harbor; spec.endpoint: Expected string; spec.insecureSkipTLSVerify: Expected boolean',
+    );
     const empty = clean(await registrySync({} as RegistrySyncRequest, deps(T0, probe)));
     expect(ready(empty).reason).toBe('InvalidSpec');
     expect(empty.status.observedGeneration).toBeUndefined();
   });
 
-  it('defaults the endpoint for dockerhub and trusts auth.docker.io as its realm', async () => {
+  it('trusts auth.docker.io as the token realm of a dockerhub Registry', async () => {
     const seen: ProbeOptions[] = [];
     const recording = async (options: ProbeOptions): Promise<ProbeResult> => {
       seen.push(options);
       return { ok: true };
     };
     const hub = secret('push', 'kubernetes.io/dockerconfigjson', { '.dockerconfigjson': b64(JSON.stringify({ auths: { 'https://index.docker.io/v1/': { auth: b64(`${USER}:${MARKER}`) } } })) });
-    const response = clean(await registrySync(request(registry({ type: 'dockerhub', auth: { secretRef: { name: 'push' } } }), [hub]), deps(T0, recording)));
+    const response = clean(await registrySync(request(registry({ type: 'dockerhub', endpoint: 'https://registry-1.docker.io', auth: { secretRef: { name: 'push' } } }), [hub]), deps(T0, recording)));
     expect(ready(response).reason).toBe('Verified');
     expect(seen).toHaveLength(1);
     expect(seen[0]).toMatchObject({ endpoint: 'https://registry-1.docker.io', credentials: { username: USER, password: MARKER }, trustedHosts: ['auth.docker.io'], timeoutMs: 5000, insecureSkipTLSVerify: false });
