@@ -14,12 +14,12 @@
  *  - `kapsa-project.io/poll-error`: `<Reason>: <message>` on failure; null on success.
  * No timestamps: nothing changes unless the observation changes.
  *
- * Both request shapes are accepted: Metacontroller's v1 decorator request
- * `{controller, object, attachments, related, finalizing}` and the v2 one
- * `{controller, parent, children, related, finalizing}`.
+ * The request is Metacontroller's hook v2 decorator request `{controller, parent, children,
+ * related, finalizing}`; the HTTP layer has checked that the parent is an object.
  */
 import { ANNOTATION_OBSERVED_REFS, ANNOTATION_OBSERVED_REFS_TRUNCATED, ANNOTATION_POLL_ERROR } from '../lib/labels.ts';
 import { isRecord } from '../lib/objects.ts';
+import type { DecoratorSyncRequest, DecoratorSyncResponse } from '../lib/hook.ts';
 import type { KubeObject, ObjectsByType } from '../lib/objects.ts';
 import { parseDurationSeconds } from '../lib/duration.ts';
 import type { EgressPolicy, Resolver } from './egress.ts';
@@ -33,25 +33,10 @@ export { ANNOTATION_OBSERVED_REFS, ANNOTATION_OBSERVED_REFS_TRUNCATED, ANNOTATIO
 /** Longest poll-error annotation message (annotation values are limited in total size). */
 const MAX_ERROR_LENGTH = 512;
 
-export interface DecoratorSyncRequest {
-  controller?: unknown;
-  /** v1 request */
-  object?: KubeObject;
-  attachments?: ObjectsByType;
-  /** v2 request */
-  parent?: KubeObject;
-  children?: ObjectsByType;
-  related?: ObjectsByType;
-  finalizing?: boolean;
-}
-
-export interface DecoratorResponse {
-  labels?: Record<string, string | null>;
+/** The reply always carries the annotations it manages and no attachments (none are declared). */
+export interface DecoratorResponse extends DecoratorSyncResponse {
   annotations: Record<string, string | null>;
-  status?: Record<string, unknown> | null;
   attachments: KubeObject[];
-  resyncAfterSeconds?: number;
-  finalized?: boolean;
 }
 
 export interface GitPollerLogger {
@@ -100,8 +85,7 @@ function pollIntervalSeconds(spec: Record<string, unknown>, fallback: number): {
 }
 
 export async function gitPollerSync(request: DecoratorSyncRequest, deps: GitPollerDeps): Promise<DecoratorResponse> {
-  const project = request.object ?? request.parent;
-  if (!project || !isRecord(project)) throw new TypeError('sync request has no object');
+  const project = request.parent;
   const spec = isRecord(project.spec) ? project.spec : {};
   const previous = project.metadata?.annotations ?? {};
   const previousRefs = previous[ANNOTATION_OBSERVED_REFS];

@@ -6,7 +6,8 @@ import {
   formatObservedRefs,
   gitPollerSync,
 } from '../../hooks/git-poller/sync.ts';
-import type { DecoratorResponse, DecoratorSyncRequest, GitPollerDeps } from '../../hooks/git-poller/sync.ts';
+import type { DecoratorResponse, GitPollerDeps } from '../../hooks/git-poller/sync.ts';
+import type { DecoratorSyncRequest } from '../../hooks/lib/hook.ts';
 import { PollScheduler } from '../../hooks/git-poller/scheduler.ts';
 import type { KubeObject, ObjectsByType, Secret } from '../../hooks/lib/objects.ts';
 import { createBareRepo, startGitServer } from '../support/git-server.ts';
@@ -34,7 +35,7 @@ function project(name: string, spec: Record<string, unknown>, annotations?: Reco
 }
 
 function request(object: KubeObject, related: ObjectsByType = {}): DecoratorSyncRequest {
-  return { controller: { metadata: { name: 'kapsa-git-poller' } }, object, attachments: {}, related, finalizing: false };
+  return { controller: { metadata: { name: 'kapsa-git-poller' } }, parent: object, children: {}, related, finalizing: false };
 }
 
 /** The credential resolver someone else owns, reduced to what the tests need: Secret username/password or token. */
@@ -304,9 +305,4 @@ describe('gitPollerSync against a real git server', () => {
     expect(badInterval.resyncAfterSeconds).toBe(60);
   });
 
-  it('accepts the v2 request shape (parent/children) too', async () => {
-    const { deps } = setup();
-    const response = await gitPollerSync({ parent: project('v2', spec()), children: {}, related: {} }, deps);
-    expect(refsOf(response).main).toBe(main);
-  });
 });
