@@ -13,6 +13,7 @@
 import { X509Certificate } from 'node:crypto';
 import type { Condition, ConditionInput } from '../lib/conditions.ts';
 import { findCondition, formatTime, nextConditions } from '../lib/conditions.ts';
+import type { CustomizeResponse } from '../lib/hook.ts';
 import type { KubeObject, Secret } from '../lib/objects.ts';
 import { isRecord } from '../lib/objects.ts';
 import type { RegistryCredentials } from './credentials.ts';
@@ -64,17 +65,6 @@ export interface RegistryCustomizeRequest {
   parent?: unknown;
 }
 
-export interface ResourceRule {
-  apiVersion: string;
-  resource: string;
-  namespace?: string;
-  names?: string[];
-}
-
-export interface RegistryCustomizeResponse {
-  relatedResources: ResourceRule[];
-}
-
 export interface RegistryCustomizeConfig {
   /** Kapsa's own namespace: the default namespace of spec.auth.secretRef. */
   kapsaNamespace: string;
@@ -113,7 +103,7 @@ const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 const MAX_MESSAGE = 1024;
 
-export function registryCustomize(request: RegistryCustomizeRequest, config: RegistryCustomizeConfig): RegistryCustomizeResponse {
+export function registryCustomize(request: RegistryCustomizeRequest, config: RegistryCustomizeConfig): CustomizeResponse {
   // Read leniently: even when another part of the spec is invalid, sync reports the Secret's state.
   const ref = secretRefOf(isRecord(request) ? request.parent : undefined, config.kapsaNamespace);
   if (ref === undefined) return { relatedResources: [] };
