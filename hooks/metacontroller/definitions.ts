@@ -43,109 +43,93 @@ const inPlace = (apiVersion: string, resource: string) => ({ apiVersion, resourc
 
 const DEFAULT_LABELS = { 'app.kubernetes.io/name': 'kapsa', 'app.kubernetes.io/part-of': 'kapsa' };
 
+type Kind = 'CompositeController' | 'DecoratorController';
+
+function controller(kind: Kind, name: string, labels: Record<string, string>, spec: Record<string, unknown>): Record<string, unknown> {
+  return { apiVersion: 'metacontroller.k8s.io/v1alpha1', kind, metadata: { name, labels }, spec };
+}
+
+/** The webhooks of one controller, in the order given (customize before sync). */
+function hooks(options: ControllerOptions, name: string, ...names: Array<'customize' | 'sync'>): Record<string, Hook> {
+  return Object.fromEntries(names.map((hookName) => [hookName, hook(options, name, hookName)]));
+}
+
+const parentResource = (resource: string) => ({ apiVersion: API_VERSION, resource });
+
 export function controllerDefinitions(options: ControllerOptions = DEFAULT_CONTROLLER_OPTIONS): Array<{ file: string; object: Record<string, unknown> }> {
   const labels = options.labels ?? DEFAULT_LABELS;
+  const resync = options.resyncSeconds;
   return [
     {
       file: 'project-controller.yaml',
-      object: {
-        apiVersion: 'metacontroller.k8s.io/v1alpha1',
-        kind: 'CompositeController',
-        metadata: { name: 'kapsa-project', labels },
-        spec: {
-          generateSelector: true,
-          resyncPeriodSeconds: options.resyncSeconds.project,
-          parentResource: { apiVersion: API_VERSION, resource: 'projects' },
-          childResources: [
-            inPlace('v1', 'namespaces'),
-            inPlace('v1', 'serviceaccounts'),
-            inPlace('v1', 'secrets'),
-            inPlace('kpack.io/v1alpha2', 'images'),
-            // A build Job is immutable once started: a new commit gets a new Job, never an update.
-            { apiVersion: 'batch/v1', resource: 'jobs', updateStrategy: { method: 'OnDelete' } },
-            inPlace(API_VERSION, 'environments'),
-          ],
-          hooks: { customize: hook(options, 'project', 'customize'), sync: hook(options, 'project', 'sync') },
-        },
-      },
+      object: controller('CompositeController', 'kapsa-project', labels, {
+        generateSelector: true,
+        resyncPeriodSeconds: resync.project,
+        parentResource: parentResource('projects'),
+        childResources: [
+          inPlace('v1', 'namespaces'),
+          inPlace('v1', 'serviceaccounts'),
+          inPlace('v1', 'secrets'),
+          inPlace('kpack.io/v1alpha2', 'images'),
+          // A build Job is immutable once started: a new commit gets a new Job, never an update.
+          { apiVersion: 'batch/v1', resource: 'jobs', updateStrategy: { method: 'OnDelete' } },
+          inPlace(API_VERSION, 'environments'),
+        ],
+        hooks: hooks(options, 'project', 'customize', 'sync'),
+      }),
     },
     {
       file: 'environment-controller.yaml',
-      object: {
-        apiVersion: 'metacontroller.k8s.io/v1alpha1',
-        kind: 'CompositeController',
-        metadata: { name: 'kapsa-environment', labels },
-        spec: {
-          generateSelector: true,
-          resyncPeriodSeconds: options.resyncSeconds.environment,
-          parentResource: { apiVersion: API_VERSION, resource: 'environments' },
-          childResources: [
-            inPlace('apps/v1', 'deployments'),
-            inPlace('v1', 'services'),
-            inPlace('networking.k8s.io/v1', 'ingresses'),
-            inPlace('cert-manager.io/v1', 'certificates'),
-            inPlace('autoscaling/v2', 'horizontalpodautoscalers'),
-          ],
-          hooks: { sync: hook(options, 'environment', 'sync') },
-        },
-      },
+      object: controller('CompositeController', 'kapsa-environment', labels, {
+        generateSelector: true,
+        resyncPeriodSeconds: resync.environment,
+        parentResource: parentResource('environments'),
+        childResources: [
+          inPlace('apps/v1', 'deployments'),
+          inPlace('v1', 'services'),
+          inPlace('networking.k8s.io/v1', 'ingresses'),
+          inPlace('cert-manager.io/v1', 'certificates'),
+          inPlace('autoscaling/v2', 'horizontalpodautoscalers'),
+        ],
+        hooks: hooks(options, 'environment', 'sync'),
+      }),
     },
     {
       file: 'git-poller.yaml',
-      object: {
-        apiVersion: 'metacontroller.k8s.io/v1alpha1',
-        kind: 'DecoratorController',
-        metadata: { name: 'kapsa-git-poller', labels },
-        spec: {
-          // The poller asks for its next call per Project (resyncAfterSeconds); this is the floor.
-          resyncPeriodSeconds: options.resyncSeconds.gitPoller,
-          resources: [{ apiVersion: API_VERSION, resource: 'projects' }],
-          hooks: { customize: hook(options, 'git-poller', 'customize'), sync: hook(options, 'git-poller', 'sync') },
-        },
-      },
+      object: controller('DecoratorController', 'kapsa-git-poller', labels, {
+        // The poller asks for its next call per Project (resyncAfterSeconds); this is the floor.
+        resyncPeriodSeconds: resync.gitPoller,
+        resources: [parentResource('projects')],
+        hooks: hooks(options, 'git-poller', 'customize', 'sync'),
+      }),
     },
     {
       file: 'domainpool-controller.yaml',
-      object: {
-        apiVersion: 'metacontroller.k8s.io/v1alpha1',
-        kind: 'CompositeController',
-        metadata: { name: 'kapsa-domainpool', labels },
-        spec: {
-          generateSelector: true,
-          resyncPeriodSeconds: options.resyncSeconds.domainPool,
-          parentResource: { apiVersion: API_VERSION, resource: 'domainpools' },
-          // Wildcard certificates for previews, in Kapsa's namespace.
-          childResources: [inPlace('cert-manager.io/v1', 'certificates')],
-          hooks: { customize: hook(options, 'domainpool', 'customize'), sync: hook(options, 'domainpool', 'sync') },
-        },
-      },
+      object: controller('CompositeController', 'kapsa-domainpool', labels, {
+        generateSelector: true,
+        resyncPeriodSeconds: resync.domainPool,
+        parentResource: parentResource('domainpools'),
+        // Wildcard certificates for previews, in Kapsa's namespace.
+        childResources: [inPlace('cert-manager.io/v1', 'certificates')],
+        hooks: hooks(options, 'domainpool', 'customize', 'sync'),
+      }),
     },
     {
       file: 'registry-controller.yaml',
-      object: {
-        apiVersion: 'metacontroller.k8s.io/v1alpha1',
-        kind: 'CompositeController',
-        metadata: { name: 'kapsa-registry', labels },
-        spec: {
-          // The probe repeats through resync; each reply also asks for the next call.
-          resyncPeriodSeconds: options.resyncSeconds.registry,
-          parentResource: { apiVersion: API_VERSION, resource: 'registries' },
-          hooks: { customize: hook(options, 'registry', 'customize'), sync: hook(options, 'registry', 'sync') },
-        },
-      },
+      object: controller('CompositeController', 'kapsa-registry', labels, {
+        // The probe repeats through resync; each reply also asks for the next call.
+        resyncPeriodSeconds: resync.registry,
+        parentResource: parentResource('registries'),
+        hooks: hooks(options, 'registry', 'customize', 'sync'),
+      }),
     },
     {
       file: 'project-claims.yaml',
-      object: {
-        apiVersion: 'metacontroller.k8s.io/v1alpha1',
-        kind: 'DecoratorController',
-        metadata: { name: 'kapsa-project-claims', labels },
-        spec: {
-          resyncPeriodSeconds: options.resyncSeconds.claims,
-          resources: [{ apiVersion: API_VERSION, resource: 'projects' }],
-          hooks: { sync: hook(options, 'project-claims', 'sync') },
-        },
-      },
+      object: controller('DecoratorController', 'kapsa-project-claims', labels, {
+        resyncPeriodSeconds: resync.claims,
+        resources: [parentResource('projects')],
+        hooks: hooks(options, 'project-claims', 'sync'),
+      }),
     },
   ];
 }
