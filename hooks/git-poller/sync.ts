@@ -68,6 +68,17 @@ export function formatObservedRefs(heads: Record<string, string>): string {
   return `{${keys.map((key) => `${JSON.stringify(key)}:${JSON.stringify(heads[key])}`).join(',')}}`;
 }
 
+/** The branches of a previous observed-refs annotation; none when it is missing or damaged. */
+function branchesOf(annotation: string | undefined): Set<string> {
+  if (annotation === undefined) return new Set();
+  try {
+    const parsed: unknown = JSON.parse(annotation);
+    return isRecord(parsed) ? new Set(Object.keys(parsed)) : new Set();
+  } catch {
+    return new Set();
+  }
+}
+
 function truncateMessage(message: string): string {
   const oneLine = message.replace(/[\r\n]+/g, ' ').trim();
   return oneLine.length > MAX_ERROR_LENGTH ? `${oneLine.slice(0, MAX_ERROR_LENGTH - 1)}…` : oneLine;
@@ -143,7 +154,7 @@ export async function gitPollerSync(request: DecoratorSyncRequest, deps: GitPoll
 
   if (!outcome.ok) return fail(outcome.reason, scrub(outcome.message, credentials), scheduled.resyncAfterSeconds);
 
-  const tracked = trackedBranches(spec, outcome.heads, { maxTracked: deps.maxTracked });
+  const tracked = trackedBranches(spec, outcome.heads, { maxTracked: deps.maxTracked, previous: branchesOf(previousRefs) });
   const annotations: Record<string, string | null> = {
     [ANNOTATION_OBSERVED_REFS]: formatObservedRefs(tracked.heads),
     [ANNOTATION_OBSERVED_REFS_TRUNCATED]: tracked.truncated > 0 ? String(tracked.truncated) : null,

@@ -7,11 +7,12 @@
  * previews enabled with no include patterns include every branch (`**`).
  *
  * The result is bounded by `maxTracked`: environment branches first (in spec order, so the one that
- * runs production is never cut for a preview), then preview branches in byte order. The number cut
+ * runs production is never cut for a preview), then the preview branches observed last time, then
+ * new ones, each in byte order. The number cut
  * is reported so the caller can surface it.
  */
-import picomatch from 'picomatch';
 import { isRecord } from '../lib/objects.ts';
+import { previewMatcher } from '../project/previews.ts';
 
 export interface TrackedResult {
   /** Tracked branches present on the remote, branch -> sha, keys in byte order. */
@@ -48,7 +49,11 @@ export function environmentBranches(spec: unknown): string[] {
   return out;
 }
 
-export function trackedBranches(spec: unknown, heads: Record<string, string>, options: { maxTracked: number }): TrackedResult {
+export function trackedBranches(
+  spec: unknown,
+  heads: Record<string, string>,
+  options: { maxTracked: number; previous?: ReadonlySet<string> },
+): TrackedResult {
   const s = isRecord(spec) ? spec : {};
   const envBranches = environmentBranches(spec);
   const present = envBranches.filter((branch) => Object.hasOwn(heads, branch));
@@ -60,15 +65,17 @@ export function trackedBranches(spec: unknown, heads: Record<string, string>, op
     const branches = isRecord(preview.branches) ? preview.branches : {};
     const include = stringArray(branches.include);
     const exclude = stringArray(branches.exclude);
-    const isIncluded = picomatch(include.length > 0 ? include : ['**']);
-    const isExcluded = exclude.length > 0 ? picomatch(exclude) : () => false;
+    const matches = previewMatcher(include.length > 0 ? include : ['**'], exclude);
     for (const branch of Object.keys(heads).sort(byteOrder)) {
       if (envBranches.includes(branch)) continue;
-      if (isIncluded(branch) && !isExcluded(branch)) previews.push(branch);
+      if (matches(branch)) previews.push(branch);
     }
   }
 
-  const ordered = [...present, ...previews];
+  // Branches observed before keep their place under the bound: a new branch that sorts earlier
+  // must not push out one whose preview is running (it would look deleted and be torn down).
+  const known = options.previous ?? new Set<string>();
+  const ordered = [...present, ...previews.filter((branch) => known.has(branch)), ...previews.filter((branch) => !known.has(branch))];
   const max = Math.max(0, Math.floor(options.maxTracked));
   const kept = ordered.slice(0, max);
   const out: Record<string, string> = Object.create(null);

@@ -33,12 +33,21 @@ export function previewName(branch: string, takenNames: ReadonlySet<string>, max
 }
 
 /** Branches that match the preview rules: included, not excluded, not deployed by an environment. */
+/**
+ * The preview rules as one predicate: included and not excluded. The git poller and the Project
+ * hook both use it, so the branches polled are exactly the branches that can get a preview.
+ */
+export function previewMatcher(include: readonly string[], exclude: readonly string[]): (branch: string) => boolean {
+  const included = picomatch([...include], { dot: true });
+  const excluded = exclude.length > 0 ? picomatch([...exclude], { dot: true }) : () => false;
+  return (branch) => included(branch) && !excluded(branch);
+}
+
 export function previewBranches(spec: ProjectSpec, heads: ReadonlyMap<string, string>, environmentBranches: ReadonlySet<string>): string[] {
   const previews = spec.previewEnvironments;
   if (!previews?.enabled) return [];
-  const include = picomatch(previews.branches.include, { dot: true });
-  const exclude = previews.branches.exclude.length > 0 ? picomatch(previews.branches.exclude, { dot: true }) : () => false;
-  return [...heads.keys()].filter((branch) => !environmentBranches.has(branch) && include(branch) && !exclude(branch)).sort();
+  const matches = previewMatcher(previews.branches.include, previews.branches.exclude);
+  return [...heads.keys()].filter((branch) => !environmentBranches.has(branch) && matches(branch)).sort();
 }
 
 export function ttlSeconds(spec: ProjectSpec): number {

@@ -64,6 +64,22 @@ describe('trackedBranches', () => {
     expect(result.truncated).toBe(10_000 - 19);
   });
 
+  it('keeps branches observed before when a new branch that sorts earlier would push them out', () => {
+    const spec = { environments: [{ name: 'prod' }], previewEnvironments: { enabled: true, branches: { include: ['feature/*'] } } };
+    const before = trackedBranches(spec, { main: sha(1), 'feature/m': sha(2), 'feature/n': sha(3) }, { maxTracked: 3 });
+    expect(Object.keys(before.heads)).toEqual(['feature/m', 'feature/n', 'main']);
+    const after = trackedBranches(spec, { main: sha(1), 'feature/a': sha(4), 'feature/m': sha(2), 'feature/n': sha(3) }, { maxTracked: 3, previous: new Set(Object.keys(before.heads)) });
+    expect(Object.keys(after.heads)).toEqual(['feature/m', 'feature/n', 'main']);
+    expect(after.truncated).toBe(1);
+    // Without the previous observation the bound would have cut a running preview's branch.
+    expect(Object.keys(trackedBranches(spec, { main: sha(1), 'feature/a': sha(4), 'feature/m': sha(2), 'feature/n': sha(3) }, { maxTracked: 3 }).heads)).toEqual(['feature/a', 'feature/m', 'main']);
+  });
+
+  it('matches dot segments the way the Project hook does', () => {
+    const spec = { environments: [{ name: 'prod' }], previewEnvironments: { enabled: true, branches: { include: ['feature/*'] } } };
+    expect(Object.keys(trackedBranches(spec, { main: sha(1), 'feature/.hidden': sha(2) }, { maxTracked: 5 }).heads)).toEqual(['feature/.hidden', 'main']);
+  });
+
   it('output is independent of the order of the input heads', () => {
     const spec = { environments: [{ name: 'prod' }], previewEnvironments: { enabled: true } };
     const reversed = Object.fromEntries(Object.entries(heads).reverse());
