@@ -14,8 +14,8 @@
  *  - `kapsa-project.io/poll-error`: `<Reason>: <message>` on failure; null on success.
  * No timestamps: nothing changes unless the observation changes.
  *
- * The request is Metacontroller's hook v2 decorator request `{controller, parent, children,
- * related, finalizing}`; the HTTP layer has checked that the parent is an object.
+ * The request is Metacontroller's hook v2 decorator request `{controller, object, attachments,
+ * related, finalizing}`; the HTTP layer has checked that the object is a Kubernetes object.
  */
 import { ANNOTATION_OBSERVED_REFS, ANNOTATION_OBSERVED_REFS_TRUNCATED, ANNOTATION_POLL_ERROR } from '../lib/labels.ts';
 import { isRecord } from '../lib/objects.ts';
@@ -96,7 +96,7 @@ function pollIntervalSeconds(spec: Record<string, unknown>, fallback: number): {
 }
 
 export async function gitPollerSync(request: DecoratorSyncRequest, deps: GitPollerDeps): Promise<DecoratorResponse> {
-  const project = request.parent;
+  const project = request.object;
   const spec = isRecord(project.spec) ? project.spec : {};
   const previous = project.metadata?.annotations ?? {};
   const previousRefs = previous[ANNOTATION_OBSERVED_REFS];

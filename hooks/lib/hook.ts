@@ -19,11 +19,14 @@ export interface CompositeSyncResponse {
   finalized?: boolean;
 }
 
-/** Hook v2 decorator requests name the decorated object `parent` and its attachments `children`. */
+/**
+ * Hook v2 decorator requests (`pkg/controller/decorator/api/v2/hooks.go`) name the decorated
+ * object `object` and its attachments `attachments`; only composite requests say `parent`/`children`.
+ */
 export interface DecoratorSyncRequest<P extends KubeObject = KubeObject> {
   controller?: unknown;
-  parent: P;
-  children?: ObjectsByType;
+  object: P;
+  attachments?: ObjectsByType;
   related?: ObjectsByType;
   finalizing?: boolean;
 }

@@ -117,6 +117,10 @@ export function controllerDefinitions(options: ControllerOptions = DEFAULT_CONTR
     {
       file: 'registry-controller.yaml',
       object: controller('CompositeController', 'kapsa-registry', labels, {
+        // Metacontroller refuses every parent of a CompositeController without a selector
+        // (".spec.selector must have either matchLabels, matchExpressions, or both"), even one
+        // with no children: generateSelector gives each Registry one from its uid.
+        generateSelector: true,
         // The probe repeats through resync; each reply also asks for the next call.
         resyncPeriodSeconds: resync.registry,
         parentResource: parentResource('registries'),

@@ -98,7 +98,7 @@ export function gitCredentials(
  * pool, so competitors and pool members are selected by label instead of by listing every Project.
  */
 export function syncProjectClaims(request: DecoratorSyncRequest): DecoratorSyncResponse {
-  const domain = domainOf(request.parent);
+  const domain = domainOf(request.object);
   return {
     labels: {
       [LABEL_DOMAIN_CLAIM]: domain ? claimLabelValue(domain.subdomain, domain.pool) : null,

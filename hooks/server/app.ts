@@ -1,5 +1,5 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
-import Fastify, { LogController, type FastifyError, type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { Config } from './config.ts';
 import { pickReplyFields, REQUEST_SCHEMAS } from './envelopes.ts';
@@ -63,15 +63,26 @@ export function buildApp(options: AppOptions): KapsaApp {
   // Hooks speak JSON only; anything else is refused with 415 rather than parsed as text.
   app.removeContentTypeParser('text/plain');
 
+  // A refused request is the first sign that Metacontroller and Kapsa disagree on a contract, so
+  // each one is logged with what it was for and why (the metric is counted in onResponse).
+  const refuse = (request: FastifyRequest, reply: FastifyReply, statusCode: number, message: string) => {
+    const [, , controller, hook] = (request.routeOptions.url ?? '').split('/');
+    request.log.warn(
+      { controller: controller ?? 'unknown', hook: hook ?? 'unknown', ...parentOf(request.body), statusCode, reason: message },
+      'hook request refused',
+    );
+    return reply.code(statusCode).send({ error: 'Bad Request', message });
+  };
+
   app.setErrorHandler((error: FastifyError, request, reply) => {
     const statusCode = error.statusCode ?? 500;
     if (error.validation) {
       const first = error.validation[0];
       const where = first?.instancePath ? `body${first.instancePath.replace(/\//g, '.')}` : 'body';
-      return reply.code(400).send({ error: 'Bad Request', message: `${where} ${first?.message ?? 'is invalid'}` });
+      return refuse(request, reply, 400, `${where} ${first?.message ?? 'is invalid'}`);
     }
     if (statusCode >= 400 && statusCode < 500) {
-      return reply.code(statusCode).send({ error: 'Bad Request', message: oneLine(error.message) });
+      return refuse(request, reply, statusCode, scrub(oneLine(error.message), secretValues(request.body)));
     }
     // Redaction works on field paths, not on text: an error message can quote what it failed on
     // (JSON.parse does), so every Secret value of the request is scrubbed from it first.
@@ -159,7 +170,7 @@ export function secretValues(body: unknown): string[] {
   const values = new Set<string>();
   if (typeof body !== 'object' || body === null) return [];
   const record = body as Record<string, unknown>;
-  for (const field of ['related', 'children']) {
+  for (const field of ['related', 'children', 'attachments']) {
     const groups = record[field];
     if (typeof groups !== 'object' || groups === null) continue;
     for (const [type, group] of Object.entries(groups as Record<string, unknown>)) {
@@ -200,13 +211,21 @@ function oneLine(message: string): string {
   return message.replace(/\s+/g, ' ').trim();
 }
 
+type Envelope = { metadata?: { name?: unknown; namespace?: unknown; generation?: unknown } };
+
+/** The object a request is about: `parent` in composite and customize requests, `object` in decorator ones. */
 function parentOf(body: unknown): { parent?: string; generation?: number } {
   if (typeof body !== 'object' || body === null) return {};
-  const metadata = (body as { parent?: { metadata?: { name?: string; namespace?: string; generation?: number } } }).parent?.metadata;
-  if (!metadata?.name) return {};
+  const envelope = body as { parent?: Envelope; object?: Envelope };
+  const metadata = (isPlainObject(envelope.parent) ? envelope.parent : isPlainObject(envelope.object) ? envelope.object : undefined)?.metadata;
+  if (!isPlainObject(metadata) || typeof metadata.name !== 'string' || metadata.name === '') return {};
   const result: { parent?: string; generation?: number } = {
-    parent: metadata.namespace ? `${metadata.namespace}/${metadata.name}` : metadata.name,
+    parent: typeof metadata.namespace === 'string' && metadata.namespace !== '' ? `${metadata.namespace}/${metadata.name}` : metadata.name,
   };
   if (typeof metadata.generation === 'number') result.generation = metadata.generation;
   return result;
+}
+
+function isPlainObject<T extends object>(value: T | undefined | unknown): value is T {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }

@@ -42,8 +42,20 @@ export const CompositeRequestSchema = Type.Object(
   { additionalProperties: true },
 );
 
-/** Hook v2 decorator requests use the composite names: `parent`, `children` (the attachments). */
-export const DecoratorRequestSchema = CompositeRequestSchema;
+/**
+ * Hook v2 decorator requests carry the decorated object as `object` and what it owns as
+ * `attachments` (Metacontroller's `pkg/controller/decorator/api/v2/hooks.go`).
+ */
+export const DecoratorRequestSchema = Type.Object(
+  {
+    controller: Controller,
+    object: KubeObjectSchema,
+    attachments: Type.Optional(ObjectsByType),
+    related: Type.Optional(ObjectsByType),
+    finalizing: Type.Optional(Type.Boolean()),
+  },
+  { additionalProperties: true },
+);
 
 export const CustomizeRequestSchema = Type.Object(
   {

@@ -35,7 +35,7 @@ function project(name: string, spec: Record<string, unknown>, annotations?: Reco
 }
 
 function request(object: KubeObject, related: ObjectsByType = {}): DecoratorSyncRequest {
-  return { controller: { metadata: { name: 'kapsa-git-poller' } }, parent: object, children: {}, related, finalizing: false };
+  return { controller: { metadata: { name: 'kapsa-git-poller' } }, object, attachments: {}, related, finalizing: false };
 }
 
 /** The credential resolver someone else owns, reduced to what the tests need: Secret username/password or token. */

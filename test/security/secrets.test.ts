@@ -154,7 +154,7 @@ describe('a Secret value never leaks through a hook', () => {
     const request = projectRequest();
     const parent = request.parent as Json;
     (((parent.spec as Json).repository as Json) as Json).url = 'https://git.example.invalid/acme/shop.git';
-    const response = await post(test, '/hooks/git-poller/sync', { controller: {}, parent, children: {}, related: request.related, finalizing: false });
+    const response = await post(test, '/hooks/git-poller/sync', { controller: {}, object: parent, attachments: {}, related: request.related, finalizing: false });
     expect(response.statusCode).toBe(200);
     checkReply(response.body);
     const annotations = ((JSON.parse(response.body) as Json).annotations ?? {}) as Record<string, string>;

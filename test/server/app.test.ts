@@ -199,3 +199,41 @@ describe('a real listening server', () => {
     await request(app.server).get('/healthz').expect(200, { status: 'ok' });
   });
 });
+
+describe('Metacontroller v2 envelopes (pkg/controller/*/api/v2/hooks.go)', () => {
+  const project = {
+    apiVersion: 'kapsa-project.io/v1alpha1',
+    kind: 'Project',
+    metadata: { name: 'shop', uid: 'u-1', creationTimestamp: '2026-11-01T00:00:00Z' },
+    spec: { domain: { subdomain: 'shop', domainPoolRef: { name: 'apps' } } },
+  };
+
+  it('answers a decorator request, which names the decorated object `object` and its attachments `attachments`', async () => {
+    const { app } = start();
+    const response = await app.inject({
+      method: 'POST',
+      url: '/hooks/project-claims/sync',
+      payload: { controller: { metadata: { name: 'kapsa-project-claims' } }, object: project, attachments: {}, related: {}, finalizing: false },
+    });
+    expect(response.statusCode).toBe(200);
+    expect((response.json() as { labels: Record<string, string> }).labels['kapsa-project.io/domain-pool']).toBe('apps');
+  });
+
+  it('refuses a decorator request in the composite shape, logging controller, hook, object and reason and counting it', async () => {
+    const { app, logs, metrics } = start();
+    const response = await app.inject({ method: 'POST', url: '/hooks/git-poller/sync', payload: { parent: project, children: {} } });
+    expect(response.statusCode).toBe(400);
+    expect(response.json()).toEqual({ error: 'Bad Request', message: "body must have required property 'object'" });
+    const refused = logs.map((line) => JSON.parse(line) as Record<string, unknown>).find((line) => line.msg === 'hook request refused');
+    expect(refused).toMatchObject({ controller: 'git-poller', hook: 'sync', parent: 'shop', statusCode: 400, reason: "body must have required property 'object'" });
+    const counted = (await metrics.hookRequests.get()).values.find((value) => value.labels.outcome === 'bad_request');
+    expect(counted).toMatchObject({ labels: { controller: 'git-poller', hook: 'sync' }, value: 1 });
+  });
+
+  it('refuses a composite request in the decorator shape', async () => {
+    const { app } = start();
+    const response = await app.inject({ method: 'POST', url: '/hooks/environment/sync', payload: { object: environmentRequest.parent, attachments: {} } });
+    expect(response.statusCode).toBe(400);
+    expect(response.json()).toMatchObject({ message: "body must have required property 'parent'" });
+  });
+});

@@ -112,7 +112,7 @@ describe('git poller over HTTP against a real git server', () => {
     current = testApp({ config: { gitAllowHttp: true, gitAllowedHosts: [server.hostPort], defaultPollIntervalSeconds: 30 }, clock: () => new Date(now) });
     const { app } = current;
     const call = (url: string) =>
-      app.inject({ method: 'POST', url: '/hooks/git-poller/sync', payload: { parent: project(undefined, url), children: {}, related: {} } });
+      app.inject({ method: 'POST', url: '/hooks/git-poller/sync', payload: { object: project(undefined, url), attachments: {}, related: {} } });
 
     const first = await call(server.url('shop.git'));
     expect(first.statusCode).toBe(200);
@@ -133,7 +133,7 @@ describe('git poller over HTTP against a real git server', () => {
     const blocked = await app.inject({
       method: 'POST',
       url: '/hooks/git-poller/sync',
-      payload: { parent: project(undefined, 'http://169.254.169.254/latest/meta-data.git'), children: {}, related: {} },
+      payload: { object: project(undefined, 'http://169.254.169.254/latest/meta-data.git'), attachments: {}, related: {} },
     });
     expect((blocked.json() as { annotations: Record<string, string> }).annotations['kapsa-project.io/poll-error']).toMatch(/^Blocked: /);
   });
