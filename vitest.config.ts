@@ -12,7 +12,7 @@ export default defineConfig({
     projects: [
       {
         extends: true,
-        test: { name: 'unit', include: ['test/**/*.test.ts'], exclude: ['test/k8s/**'] },
+        test: { name: 'unit', include: ['test/**/*.test.ts'], exclude: ['test/k8s/**', 'test/e2e/**'] },
       },
       {
         extends: true,
@@ -23,6 +23,18 @@ export default defineConfig({
           // The suite shares one API server; files that race for it would only slow each other down.
           fileParallelism: false,
           testTimeout: 120_000,
+        },
+      },
+      {
+        extends: true,
+        test: {
+          name: 'e2e',
+          include: ['test/e2e/**/*.test.ts'],
+          // The whole engine: control plane, kwok, Metacontroller and the Kapsa service (test/e2e/engine.ts).
+          globalSetup: ['test/e2e/global-setup.ts'],
+          fileParallelism: false,
+          testTimeout: 240_000,
+          hookTimeout: 180_000,
         },
       },
     ],

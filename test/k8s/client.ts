@@ -56,6 +56,8 @@ export interface CreateOptions {
 
 export interface ListOptions {
   namespace?: string;
+  /** List a namespaced kind across every namespace (the default is to require a namespace). */
+  allNamespaces?: boolean;
   labelSelector?: string;
   fieldSelector?: string;
 }
@@ -156,7 +158,9 @@ export class KubeClient {
   }
 
   async list<T extends KubeObject = KubeObject>(apiVersion: string, kind: string, opts: ListOptions = {}): Promise<KubeList<T>> {
-    const path = await this.collectionPath(apiVersion, kind, opts.namespace);
+    const path = opts.allNamespaces
+      ? `${groupVersionPath(apiVersion)}/${(await this.resource(apiVersion, kind)).plural}`
+      : await this.collectionPath(apiVersion, kind, opts.namespace);
     const query = new URLSearchParams();
     if (opts.labelSelector) query.set('labelSelector', opts.labelSelector);
     if (opts.fieldSelector) query.set('fieldSelector', opts.fieldSelector);

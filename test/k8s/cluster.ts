@@ -39,13 +39,16 @@ const BINARIES_SCRIPT = join(REPO_ROOT, 'scripts', 'kube-binaries.sh');
 const READY_TIMEOUT_MS = Number(process.env.KAPSA_KUBE_READY_TIMEOUT_MS ?? 90_000);
 const ADMIN_USER = 'kapsa-test-admin';
 
+/** What scripts/kube-binaries.sh can build, by the name it prints (`KUBE_APISERVER=…`). */
+export type Component = 'etcd' | 'kube-apiserver' | 'kube-controller-manager' | 'kube-scheduler' | 'kwok' | 'metacontroller';
+
 /**
- * Runs scripts/kube-binaries.sh (a no-op apart from two `--version` calls when the binaries are
- * cached) and returns their paths. A missing Go toolchain or a failed build throws.
+ * Runs scripts/kube-binaries.sh for `components` (a few `--version` calls when they are cached)
+ * and returns their paths by component. A missing Go toolchain or a failed build throws.
  */
-export function ensureKubeBinaries(): Promise<KubeBinaries> {
+export function ensureBinaries(components: readonly Component[]): Promise<Record<Component, string>> {
   return new Promise((resolvePromise, reject) => {
-    const child = spawn('bash', [BINARIES_SCRIPT], { cwd: REPO_ROOT, env: process.env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn('bash', [BINARIES_SCRIPT, ...components], { cwd: REPO_ROOT, env: process.env, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (c: string) => (stdout += c));
@@ -54,7 +57,7 @@ export function ensureKubeBinaries(): Promise<KubeBinaries> {
       if (stderr.length > 1_000_000) stderr = stderr.slice(-500_000);
       // A cold build takes many minutes: say so (the cached case stays quiet).
       for (const line of c.split('\n')) {
-        if (/^\[kube-binaries\] (building|built)/.test(line)) process.stderr.write(`${line}\n`);
+        if (/^\[kube-binaries\] (building|built|done)/.test(line)) process.stderr.write(`${line}\n`);
       }
     });
     child.on('error', (err) => reject(new Error(`could not run scripts/kube-binaries.sh: ${err.message}`)));
@@ -62,8 +65,8 @@ export function ensureKubeBinaries(): Promise<KubeBinaries> {
       if (code !== 0) {
         reject(
           new Error(
-            `scripts/kube-binaries.sh failed (exit code ${code}, signal ${signal}); the kube-apiserver tests need ` +
-              `the Go toolchain and the Go module proxy to build kube-apiserver and etcd.\n` +
+            `scripts/kube-binaries.sh ${components.join(' ')} failed (exit code ${code}, signal ${signal}); the tests need ` +
+              `the Go toolchain and the Go module proxy to build the control plane.\n` +
               `--- stderr (tail) ---\n${tail(stderr, 60)}`,
           ),
         );
@@ -74,15 +77,24 @@ export function ensureKubeBinaries(): Promise<KubeBinaries> {
         const eq = line.indexOf('=');
         if (eq > 0) out.set(line.slice(0, eq).trim(), line.slice(eq + 1).trim());
       }
-      const kubeApiserver = out.get('KUBE_APISERVER');
-      const etcd = out.get('ETCD');
-      if (!kubeApiserver || !etcd) {
-        reject(new Error(`scripts/kube-binaries.sh printed no binary paths:\n${stdout}\n${tail(stderr, 30)}`));
-        return;
+      const paths = {} as Record<Component, string>;
+      for (const component of components) {
+        const path = out.get(component.toUpperCase().replaceAll('-', '_'));
+        if (!path) {
+          reject(new Error(`scripts/kube-binaries.sh printed no path for ${component}:\n${stdout}\n${tail(stderr, 30)}`));
+          return;
+        }
+        paths[component] = path;
       }
-      resolvePromise({ kubeApiserver, etcd });
+      resolvePromise(paths);
     });
   });
+}
+
+/** kube-apiserver and etcd, the two binaries every API-server test needs. */
+export async function ensureKubeBinaries(): Promise<KubeBinaries> {
+  const paths = await ensureBinaries(['etcd', 'kube-apiserver']);
+  return { kubeApiserver: paths['kube-apiserver'], etcd: paths.etcd };
 }
 
 /** Starts etcd and kube-apiserver on random loopback ports and waits for /readyz. */
@@ -200,10 +212,10 @@ export async function startCluster(): Promise<Cluster> {
   }
 }
 
-function launch(binary: string, args: string[], logFile: string): ChildProcess {
+export function launch(binary: string, args: string[], logFile: string, env: NodeJS.ProcessEnv = process.env): ChildProcess {
   const fd = openSync(logFile, 'a');
   try {
-    const child = spawn(binary, args, { stdio: ['ignore', fd, fd], detached: false });
+    const child = spawn(binary, args, { stdio: ['ignore', fd, fd], detached: false, env });
     child.on('error', () => {
       // reported through exitCode / waitForReady
     });
@@ -217,7 +229,7 @@ function launch(binary: string, args: string[], logFile: string): ChildProcess {
  * A detached `sh` that polls this process and, once it is gone, SIGKILLs `pids` and removes `dir`.
  * stop() ends it last (it is first in `procs`), after the servers it guards.
  */
-function spawnWatchdog(pids: (number | undefined)[], dir: string): ChildProcess {
+export function spawnWatchdog(pids: (number | undefined)[], dir: string): ChildProcess {
   const script =
     'parent=$1; dir=$2; shift 2\n' +
     'while kill -0 "$parent" 2>/dev/null; do sleep 1; done\n' +
@@ -293,7 +305,7 @@ function httpsGet(url: string, token: string, timeoutMs: number): Promise<{ stat
   });
 }
 
-async function terminate(p: ChildProcess, graceMs: number): Promise<void> {
+export async function terminate(p: ChildProcess, graceMs: number): Promise<void> {
   if (p.exitCode !== null || p.signalCode !== null || p.pid === undefined) return;
   const exited = new Promise<void>((r) => p.once('exit', () => r()));
   p.kill('SIGTERM');
@@ -305,7 +317,7 @@ async function terminate(p: ChildProcess, graceMs: number): Promise<void> {
 }
 
 /** Asks the kernel for `n` distinct free loopback ports (all held open until all are known). */
-async function freePorts(n: number): Promise<number[]> {
+export async function freePorts(n: number): Promise<number[]> {
   const servers = await Promise.all(
     Array.from(
       { length: n },
@@ -332,7 +344,7 @@ const exitCallbacks = new Set<() => void>();
 let exitHooksInstalled = false;
 
 /** Runs `cb` (synchronously) if the process exits or is signalled before `unregister()`. */
-function registerExitCleanup(cb: () => void): () => void {
+export function registerExitCleanup(cb: () => void): () => void {
   exitCallbacks.add(cb);
   if (!exitHooksInstalled) {
     exitHooksInstalled = true;
@@ -383,7 +395,7 @@ function kubeconfigYaml(url: string, token: string): string {
   ].join('\n');
 }
 
-function readOr(path: string): string {
+export function readOr(path: string): string {
   try {
     return readFileSync(path, 'utf8');
   } catch {
@@ -391,10 +403,10 @@ function readOr(path: string): string {
   }
 }
 
-function tail(text: string, lines: number): string {
+export function tail(text: string, lines: number): string {
   return text.trimEnd().split('\n').slice(-lines).join('\n');
 }
 
-function sleep(ms: number): Promise<void> {
+export function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }
