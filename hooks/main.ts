@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 import { readFileSync } from 'node:fs';
 import Fastify from 'fastify';
-import { buildApp } from './server/app.ts';
+import { buildApp, connectionLimits, limitConnections } from './server/app.ts';
 import { ConfigError, loadConfig, webhookToken, type Config } from './server/config.ts';
 import { createLogger } from './server/logger.ts';
 import { createMetrics } from './server/metrics.ts';
@@ -34,7 +34,9 @@ export async function main(): Promise<void> {
   closers.push(() => server.close());
 
   if (config.metricsEnabled && config.metricsPort !== 0) {
-    const metricsServer = Fastify({ logger: false });
+    // The metrics port faces Prometheus, not only Metacontroller: the same connection limits apply.
+    const metricsServer = Fastify({ logger: false, ...connectionLimits(config) });
+    limitConnections(metricsServer.server, config);
     metricsServer.get('/metrics', async (_request, reply) => {
       reply.header('content-type', metrics.registry.contentType);
       return metrics.registry.metrics();

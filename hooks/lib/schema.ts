@@ -57,11 +57,36 @@ export interface Validator<T extends TSchema> {
   parse(value: unknown, prefix: string): { ok: true; value: Static<T> } | { ok: false; errors: FieldError[] };
 }
 
+/**
+ * The deepest any value handed to Kapsa may nest objects and arrays (the value itself is level 1).
+ * Kubernetes objects stay far below it (a Deployment's deepest field is about a dozen levels down);
+ * what handles a value after parsing (JSON.stringify, structuredClone, schema defaults) recurses,
+ * so a deeper value could overflow the stack instead of getting an answer.
+ */
+export const MAX_NESTING_DEPTH = 100;
+
+/** True when `value` nests objects or arrays more than `limit` levels deep. Iterative: no input overflows it. */
+export function nestedDeeperThan(value: unknown, limit: number): boolean {
+  const pending: Array<{ item: object; depth: number }> = [];
+  if (typeof value === 'object' && value !== null) pending.push({ item: value, depth: 1 });
+  while (pending.length > 0) {
+    const { item, depth } = pending.pop()!;
+    if (depth > limit) return true;
+    for (const child of Object.values(item)) {
+      if (typeof child === 'object' && child !== null) pending.push({ item: child, depth: depth + 1 });
+    }
+  }
+  return false;
+}
+
 /** Deep-freezes a parsed spec: cached results are shared between requests, so nobody may change one. */
 function deepFreeze<V>(value: V): V {
-  if (typeof value === 'object' && value !== null && !Object.isFrozen(value)) {
-    Object.freeze(value);
-    for (const item of Object.values(value)) deepFreeze(item);
+  const pending: unknown[] = [value];
+  while (pending.length > 0) {
+    const item = pending.pop();
+    if (typeof item !== 'object' || item === null || Object.isFrozen(item)) continue;
+    Object.freeze(item);
+    for (const child of Object.values(item)) pending.push(child);
   }
   return value;
 }
@@ -75,6 +100,10 @@ export function compileValidator<T extends TSchema>(schema: T): Validator<T> {
   const valid = new Map<string, Static<T>>();
   return {
     parse(value, prefix) {
+      // Checked first: the memo key, the copy and the defaults below all recurse into the value.
+      if (nestedDeeperThan(value, MAX_NESTING_DEPTH)) {
+        return { ok: false, errors: [{ path: prefix, message: `is nested deeper than ${MAX_NESTING_DEPTH} levels` }] };
+      }
       const key = JSON.stringify(value ?? {});
       const known = valid.get(key);
       if (known !== undefined) return { ok: true, value: known };

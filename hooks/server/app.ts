@@ -1,6 +1,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import Fastify, { LogController, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import { MAX_NESTING_DEPTH, nestedDeeperThan } from '../lib/schema.ts';
 import type { Config } from './config.ts';
 import { pickReplyFields, REQUEST_SCHEMAS } from './envelopes.ts';
 import type { Logger } from './logger.ts';
@@ -25,10 +26,52 @@ export interface KapsaApp extends FastifyInstance {
   markShuttingDown(): void;
 }
 
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** Served without the webhook token: health, readiness and metrics, nothing else. */
+    open?: boolean;
+    /** The metric labels of a hook route; set on hook routes only. */
+    hookLabels?: { controller: string; hook: string };
+  }
+}
+
+/** The deepest a hook request body may nest objects and arrays (the body itself is level 1). */
+export const MAX_BODY_DEPTH = MAX_NESTING_DEPTH;
+
+/** How often node looks for connections past their headers or request timeout. */
+const CONNECTIONS_CHECK_INTERVAL_MS = 1000;
+
+/**
+ * The fastify options that bound how long a client may hold a connection: a half-sent header or
+ * body, or an idle keep-alive connection, is closed once its limit passes. Both servers (hooks and
+ * the separate metrics port) use them; `limitConnections` caps how many connections they hold.
+ */
+export function connectionLimits(config: Config) {
+  const timeouts = {
+    headersTimeout: config.httpHeadersTimeoutSeconds * 1000,
+    requestTimeout: config.httpRequestTimeoutSeconds * 1000,
+    // node checks the two limits above only this often (30s by default).
+    connectionsCheckingInterval: CONNECTIONS_CHECK_INTERVAL_MS,
+  };
+  return {
+    http: timeouts,
+    // fastify sets these two on the server itself (and would put its own defaults over node's).
+    requestTimeout: timeouts.requestTimeout,
+    keepAliveTimeout: config.httpKeepAliveTimeoutSeconds * 1000,
+  };
+}
+
+/** Connections past the cap are closed as soon as they are accepted. */
+export function limitConnections(server: { maxConnections: number }, config: Config): void {
+  server.maxConnections = config.httpMaxConnections;
+}
+
 /** A strong ETag of the reply bytes (Metacontroller's `webhook.etag` sends it back as If-None-Match). */
 export function etagOf(body: string): string {
   return `"${createHash('sha256').update(body).digest('base64url')}"`;
 }
+
+const UNKNOWN_HOOK = { controller: 'unknown', hook: 'unknown' } as const;
 
 function tokenMatches(expected: Buffer, header: string | undefined): boolean {
   if (!header?.startsWith('Bearer ')) return false;
@@ -48,8 +91,15 @@ export function buildApp(options: AppOptions): KapsaApp {
   const expectedToken = options.token ? createHash('sha256').update(options.token).digest() : undefined;
   let shuttingDown = false;
 
+  const limits = connectionLimits(config);
   const app = Fastify({
-    ...(options.https ? { https: options.https } : {}),
+    // https.createServer takes the same timeouts next to the certificate.
+    ...(options.https ? { https: { ...options.https, ...limits.http } } : { http: limits.http }),
+    requestTimeout: limits.requestTimeout,
+    keepAliveTimeout: limits.keepAliveTimeout,
+    // One spelling per route. Authentication does not depend on this (it looks at the matched
+    // route, not at the URL), but the tests of every spelling do.
+    routerOptions: { caseSensitive: true, ignoreTrailingSlash: false, ignoreDuplicateSlashes: false },
     loggerInstance: options.logger,
     bodyLimit: config.bodyLimitBytes,
     logController: new LogController({ disableRequestLogging: true }),
@@ -60,15 +110,33 @@ export function buildApp(options: AppOptions): KapsaApp {
     },
   }).withTypeProvider<TypeBoxTypeProvider>();
 
+  limitConnections(app.server, config);
+
   // Hooks speak JSON only; anything else is refused with 415 rather than parsed as text.
   app.removeContentTypeParser('text/plain');
+
+  // JSON.parse itself is iterative, but much that handles a value afterwards (JSON.stringify,
+  // structuredClone, schema defaults) recurses: a body nested thousands of levels deep would
+  // overflow the stack in a hook and get a 500 on every retry. No Kubernetes object comes near
+  // the limit, so such a body is refused as a bad request before any hook sees it.
+  const parseJson = app.getDefaultJsonParser('error', 'error');
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
+    parseJson(request, body as string, (error, value) => {
+      if (error) return done(error, undefined);
+      if (nestedDeeperThan(value, MAX_BODY_DEPTH)) {
+        return done(Object.assign(new Error(`body is nested deeper than ${MAX_BODY_DEPTH} levels`), { statusCode: 400 }), undefined);
+      }
+      return done(null, value);
+    });
+  });
 
   // A refused request is the first sign that Metacontroller and Kapsa disagree on a contract, so
   // each one is logged with what it was for and why (the metric is counted in onResponse).
   const refuse = (request: FastifyRequest, reply: FastifyReply, statusCode: number, message: string) => {
-    const [, , controller, hook] = (request.routeOptions.url ?? '').split('/');
+    const { controller, hook } = request.routeOptions.config.hookLabels ?? UNKNOWN_HOOK;
     request.log.warn(
-      { controller: controller ?? 'unknown', hook: hook ?? 'unknown', ...parentOf(request.body), statusCode, reason: message },
+      { controller, hook, ...parentOf(request.body), statusCode, reason: message },
       'hook request refused',
     );
     return reply.code(statusCode).send({ error: 'Bad Request', message });
@@ -94,13 +162,24 @@ export function buildApp(options: AppOptions): KapsaApp {
     reply.code(404).send({ error: 'Not Found', message: `no route ${request.method} ${request.url.split('?')[0]}` });
   });
 
-  app.get('/healthz', async () => ({ status: 'ok' }));
-  app.get('/readyz', async (_request, reply) => {
+  // Authentication looks at the route the router matched, never at the URL: the router decodes
+  // and normalises paths (`/%68ooks/...`, absolute-form targets), so any test of the raw URL can be
+  // spelled around. Every route needs the token unless it is marked open, and so does a path that
+  // matches no route (a 401 there, so an unauthenticated caller does not learn the hook table).
+  app.addHook('onRequest', async (request, reply) => {
+    if (!expectedToken || request.routeOptions.config.open === true) return;
+    if (tokenMatches(expectedToken, request.headers.authorization)) return;
+    metrics.hookRequests.inc({ ...(request.routeOptions.config.hookLabels ?? UNKNOWN_HOOK), outcome: 'unauthorized' });
+    return reply.code(401).header('www-authenticate', 'Bearer').send({ error: 'Unauthorized' });
+  });
+
+  app.get('/healthz', { config: { open: true } }, async () => ({ status: 'ok' }));
+  app.get('/readyz', { config: { open: true } }, async (_request, reply) => {
     if (shuttingDown) return reply.code(503).send({ status: 'shutting down' });
     return { status: 'ready' };
   });
   if (config.metricsEnabled && config.metricsPort === 0) {
-    app.get('/metrics', async (_request, reply) => {
+    app.get('/metrics', { config: { open: true } }, async (_request, reply) => {
       reply.header('content-type', metrics.registry.contentType);
       return metrics.registry.metrics();
     });
@@ -111,7 +190,7 @@ export function buildApp(options: AppOptions): KapsaApp {
     const labels = { controller: route.controller, hook: route.hook };
     app.post(
       `/hooks/${route.controller}/${route.hook}`,
-      { schema: { body: REQUEST_SCHEMAS[route.envelope] } },
+      { schema: { body: REQUEST_SCHEMAS[route.envelope] }, config: { hookLabels: labels } },
       async (request, reply) => {
         const log = request.log.child({ controller: route.controller, hook: route.hook, ...parentOf(request.body) });
         const started = process.hrtime.bigint();
@@ -139,22 +218,10 @@ export function buildApp(options: AppOptions): KapsaApp {
     );
   }
 
-  app.addHook('onRequest', async (request, reply) => {
-    if (!expectedToken || !request.url.startsWith('/hooks/')) return;
-    if (tokenMatches(expectedToken, request.headers.authorization)) return;
-    const [, , controller = '', hook = ''] = request.url.split('?')[0]?.split('/') ?? [];
-    const known = routes.some((route) => route.controller === controller && route.hook === hook);
-    metrics.hookRequests.inc({ controller: known ? controller : 'unknown', hook: known ? hook : 'unknown', outcome: 'unauthorized' });
-    return reply.code(401).header('www-authenticate', 'Bearer').send({ error: 'Unauthorized' });
-  });
-
   app.addHook('onResponse', async (request, reply) => {
-    if (reply.statusCode >= 400 && request.url.startsWith('/hooks/') && reply.statusCode !== 401) {
-      const route = request.routeOptions.url;
-      if (route && reply.statusCode < 500) {
-        const [, , controller = '', hook = ''] = route.split('/');
-        metrics.hookRequests.inc({ controller, hook, outcome: 'bad_request' });
-      }
+    const labels = request.routeOptions.config.hookLabels;
+    if (labels && reply.statusCode >= 400 && reply.statusCode < 500 && reply.statusCode !== 401) {
+      metrics.hookRequests.inc({ ...labels, outcome: 'bad_request' });
     }
   });
 

@@ -36,11 +36,12 @@ const oneOf =
   (raw, variable) =>
     (values as readonly string[]).includes(raw) ? (raw as T[number]) : fail(variable, `must be one of ${values.join(', ')}, got "${raw}"`);
 const durationSeconds =
-  (min: number): Parser<number> =>
+  (min: number, max = Infinity): Parser<number> =>
   (raw, variable) => {
     const seconds = parseDurationSeconds(raw);
     if (seconds === undefined) return fail(variable, `must be a duration such as 30s, 5m or 1h, got "${raw}"`);
     if (seconds < min) return fail(variable, `must be at least ${min}s, got "${raw}"`);
+    if (seconds > max) return fail(variable, `must be at most ${max}s, got "${raw}"`);
     return seconds;
   };
 const dnsLabel: Parser<string> = (raw, variable) => (isDnsLabel(raw) ? raw : fail(variable, `must be a DNS label, got "${raw}"`));
@@ -96,6 +97,12 @@ export const SETTINGS = {
   webhookTokenFile: setting('KAPSA_WEBHOOK_TOKEN_FILE', '', 'File holding the bearer token (wins over KAPSA_WEBHOOK_TOKEN).', text),
   tlsCertFile: setting('KAPSA_TLS_CERT_FILE', '', 'Serve HTTPS with this certificate (PEM); plain HTTP when empty.', text),
   tlsKeyFile: setting('KAPSA_TLS_KEY_FILE', '', 'Private key of KAPSA_TLS_CERT_FILE.', text),
+  // Metacontroller calls every hook with `timeout: 30s` over keep-alive connections of Go's default
+  // transport (idle ones closed after 90s); these limits sit around those numbers.
+  httpHeadersTimeoutSeconds: setting('KAPSA_HTTP_HEADERS_TIMEOUT', '10s', 'Time a client gets to send the request headers; then the connection is closed.', durationSeconds(1, 3600)),
+  httpRequestTimeoutSeconds: setting('KAPSA_HTTP_REQUEST_TIMEOUT', '60s', "Time a client gets to send a whole request, body included; keep it above Metacontroller's hook timeout (30s).", durationSeconds(1, 3600)),
+  httpKeepAliveTimeoutSeconds: setting('KAPSA_HTTP_KEEPALIVE_TIMEOUT', '95s', "How long an idle keep-alive connection stays open; above the 90s Metacontroller's HTTP client keeps one, so the client closes first.", durationSeconds(1, 3600)),
+  httpMaxConnections: setting('KAPSA_HTTP_MAX_CONNECTIONS', '256', 'Open connections each server (hooks, metrics) accepts; more are closed at once.', integer(1, 65536)),
 } as const;
 
 type Settings = typeof SETTINGS;
@@ -111,6 +118,10 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   if (config.tlsCertFile !== '' && config.tlsKeyFile === '') fail('KAPSA_TLS_KEY_FILE', 'is required with KAPSA_TLS_CERT_FILE');
   if (config.tlsKeyFile !== '' && config.tlsCertFile === '') fail('KAPSA_TLS_CERT_FILE', 'is required with KAPSA_TLS_KEY_FILE');
   if (config.metricsPort !== 0 && config.metricsPort === config.port) fail('KAPSA_METRICS_PORT', 'must differ from KAPSA_PORT (or be 0)');
+  // The headers are part of the request: a longer headers limit would never apply (and node refuses it).
+  if (config.httpHeadersTimeoutSeconds > config.httpRequestTimeoutSeconds) {
+    fail('KAPSA_HTTP_HEADERS_TIMEOUT', `must not be longer than KAPSA_HTTP_REQUEST_TIMEOUT (${config.httpRequestTimeoutSeconds}s), got ${config.httpHeadersTimeoutSeconds}s`);
+  }
   return config;
 }
 
