@@ -5,6 +5,7 @@
 #
 #   scripts/kube-binaries.sh                 # build what is missing, print every path
 #   scripts/kube-binaries.sh etcd kube-apiserver   # only these
+#   scripts/kube-binaries.sh kubectl               # also built on request (for `npm run cluster`)
 #
 # Output on stdout (one per line, nothing else):
 #   ETCD=<absolute path>
@@ -47,8 +48,12 @@ export GOFLAGS="${GOFLAGS:+$GOFLAGS }-mod=mod -buildvcs=false"
 # Never let the build try to download another toolchain; build with the installed one.
 export GOTOOLCHAIN=local
 
-# works <binary> [flag]: true when the binary exists and answers --version (or the flag given).
-works() { [[ -x "$1" ]] && "$1" "${2:---version}" >/dev/null 2>&1; }
+# works <binary> [words]: true when the binary exists and answers --version (or the words given).
+works() {
+  local bin="$1"; shift
+  [[ $# -gt 0 ]] || set -- --version
+  [[ -x "$bin" ]] && "$bin" "$@" >/dev/null 2>&1
+}
 
 # Temp modules and half-built binaries, removed however the script ends (an interrupt included).
 WORK_DIRS=()
@@ -70,7 +75,8 @@ install_binary() {
     rm -f "$tmp"
     die "go build of $name $version failed (see the output above)"
   fi
-  works "$tmp" "$check_flag" || { rm -f "$tmp"; die "the freshly built $name does not run '$check_flag'"; }
+  # shellcheck disable=SC2086 # the check may be several words
+  works "$tmp" $check_flag || { rm -f "$tmp"; die "the freshly built $name does not run '$check_flag'"; }
   mv -f "$tmp" "$dest"
   log "built $name $version in $((SECONDS - start))s -> $dest"
 }
@@ -81,7 +87,10 @@ build_kube() {
   local dest="$CACHE_DIR/$component-$KUBE_VERSION/$component"
   # A cached binary must also report its release (an older build said v0.0.0-master, which
   # Helm's kubeVersion checks and clients read as "no version").
-  if works "$dest" && "$dest" --version 2>/dev/null | grep -qF "$KUBE_VERSION"; then log "cached: $dest"; return; fi
+  # kubectl has a version subcommand, the servers a --version flag.
+  local check="--version"; [[ "$component" == kubectl ]] && check="version --client"
+  # shellcheck disable=SC2086 # $check is two words for kubectl
+  if [[ -x "$dest" ]] && "$dest" $check 2>/dev/null | grep -qF "$KUBE_VERSION"; then log "cached: $dest"; return; fi
   need_go
   ensure_kube_module
   local work="$KUBE_MODULE"
@@ -90,7 +99,7 @@ build_kube() {
   for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
     version_flags+=" -X $pkg.gitVersion=$KUBE_VERSION -X $pkg.gitMajor=1 -X $pkg.gitMinor=$minor -X $pkg.gitTreeState=clean"
   done
-  install_binary "$component" "$KUBE_VERSION" "k8s.io/kubernetes/cmd/$component" "$work" "$version_flags"
+  install_binary "$component" "$KUBE_VERSION" "k8s.io/kubernetes/cmd/$component" "$work" "$version_flags" "$check"
 }
 
 # ensure_kube_module: sets KUBE_MODULE to a throwaway module that requires k8s.io/kubernetes,
@@ -131,6 +140,7 @@ import (
 	_ "k8s.io/kubernetes/cmd/kube-apiserver"
 	_ "k8s.io/kubernetes/cmd/kube-controller-manager"
 	_ "k8s.io/kubernetes/cmd/kube-scheduler"
+	_ "k8s.io/kubernetes/cmd/kubectl"
 )
 GO
   KUBE_MODULE="$work"
@@ -228,7 +238,7 @@ out=()
 for component in "${wanted[@]}"; do
   case "$component" in
     etcd) build_etcd; out+=("ETCD=$CACHE_DIR/etcd-$ETCD_VERSION/etcd") ;;
-    kube-apiserver | kube-controller-manager | kube-scheduler)
+    kube-apiserver | kube-controller-manager | kube-scheduler | kubectl)
       build_kube "$component"
       var="${component//-/_}"; out+=("${var^^}=$CACHE_DIR/$component-$KUBE_VERSION/$component") ;;
     kwok) build_kwok; out+=("KWOK=$CACHE_DIR/kwok-$KWOK_VERSION/kwok") ;;

@@ -17,6 +17,10 @@ const USAGE = `usage:
       Write crds/ (from the spec types), metacontroller/ (the controller definitions) and their
       copies in the Helm chart (chart/crds/, chart/templates/controllers.yaml), or, with --check,
       fail when the committed files differ.
+  kapsa cluster
+      Start a local Kapsa cluster in the foreground (control plane, kwok node, Metacontroller, the
+      service, a git server with a sample repository) and print what to try; Ctrl-C stops it all.
+      Needs a source checkout (it runs the e2e engine from test/) and Go for the first build.
 `;
 
 function fail(message: string, code = 1): never {
@@ -88,10 +92,23 @@ function generateCommand(args: string[]): void {
   if (stale.length > 0) fail(`generated files are stale: ${stale.join(', ')} (run npm run generate)`);
 }
 
+/** The local cluster is development tooling: loaded only when asked for, from the source checkout. */
+async function clusterCommand(): Promise<void> {
+  const script = new URL('../../scripts/cluster.ts', import.meta.url);
+  let module: { runCluster(): Promise<number> };
+  try {
+    module = (await import(script.href)) as typeof module;
+  } catch (error) {
+    fail(`kapsa cluster needs a source checkout of Kapsa (${script.pathname}): ${(error as Error).message}`);
+  }
+  process.exitCode = await module.runCluster();
+}
+
 const [command, ...rest] = process.argv.slice(2);
 try {
   if (command === 'render') renderCommand(rest);
   else if (command === 'generate') generateCommand(rest);
+  else if (command === 'cluster') await clusterCommand();
   else if (command === undefined || command === 'help' || command === '--help' || command === '-h') process.stdout.write(USAGE);
   else fail(`unknown command ${command}\n${USAGE}`, 2);
 } catch (error) {

@@ -40,7 +40,7 @@ const READY_TIMEOUT_MS = Number(process.env.KAPSA_KUBE_READY_TIMEOUT_MS ?? 90_00
 const ADMIN_USER = 'kapsa-test-admin';
 
 /** What scripts/kube-binaries.sh can build, by the name it prints (`KUBE_APISERVER=…`). */
-export type Component = 'etcd' | 'kube-apiserver' | 'kube-controller-manager' | 'kube-scheduler' | 'kwok' | 'metacontroller';
+export type Component = 'etcd' | 'kube-apiserver' | 'kube-controller-manager' | 'kube-scheduler' | 'kubectl' | 'kwok' | 'metacontroller';
 
 /**
  * Runs scripts/kube-binaries.sh for `components` (a few `--version` calls when they are cached)
