@@ -11,6 +11,7 @@ export const SECTIONS = {
   inProcess: '## In-process cost per call',
   scale: '## Scale (one core)',
   git: '## Git polling',
+  engine: '## The whole chain on the real engine',
   targets: '## Targets',
 } as const;
 

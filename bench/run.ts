@@ -22,6 +22,7 @@ import type { CompositeSyncRequest } from '../hooks/lib/hook.ts';
 import { projectSettings } from '../hooks/project/settings.ts';
 import { defaultConfig } from '../hooks/server/config.ts';
 import { environmentRequest, environmentsOf, generateProject, LARGE_PROJECT } from './generate.ts';
+import { ENGINE_FULL, ENGINE_QUICK, engineBenchmark, engineSection, type EngineResult } from './engine.ts';
 import { gitBenchmark, type GitResult } from './git.ts';
 import { killChildren, load, mergeLoads, pacedLoad, post, startServer, type LoadResult, type ServerHandle } from './http.ts';
 import { inProcessCosts, scaleMedian, scaleTemplates, warmScale, type CostRow, type ScaleRow } from './inprocess.ts';
@@ -37,7 +38,7 @@ interface Options {
   only: Set<string> | undefined;
 }
 
-const USAGE = `usage: node bench/run.ts [--quick] [--out DIR] [--only http,inprocess,scale,git]
+const USAGE = `usage: node bench/run.ts [--quick] [--out DIR] [--only http,inprocess,scale,git,engine]
   --quick   a smoke run in under a minute (2 s load runs, scale up to 1,000, 1,000 branches)
   --out     directory of the results file (default bench/results)
   --only    run only these groups (the report still lists every section)`;
@@ -605,6 +606,13 @@ async function main(): Promise<void> {
     });
   }
 
+  let engine: EngineResult | undefined;
+  const enginePlan = options.quick ? ENGINE_QUICK : ENGINE_FULL;
+  if (wants('engine')) {
+    log(`engine: ${enginePlan.pushes} pushes, ${enginePlan.projectApplies} Project applies, ${enginePlan.scaleSizes.join(' and ')} Projects`);
+    engine = await engineBenchmark(enginePlan, log);
+  }
+
   const seconds = (performance.now() - startedAt) / 1000;
   const end = machine();
   const lines = [
@@ -637,6 +645,7 @@ async function main(): Promise<void> {
     ...(costs ? inProcessSection(costs) : skipped('inProcess')),
     ...(scale ? scaleSection(scale) : skipped('scale')),
     ...(git ? gitSection(git) : skipped('git')),
+    ...(engine ? engineSection(enginePlan, engine) : skipped('engine')),
     ...targetsSection(targets(http, costs, scale)),
   ];
   const report = `${lines.join('\n')}\n`;

@@ -12,12 +12,13 @@ import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, write
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { API_VERSION } from '../hooks/lib/labels.ts';
-import { startEngine, KAPSA_NAMESPACE, type Engine } from '../test/e2e/engine.ts';
+import { startEngine, type Engine } from '../test/e2e/engine.ts';
+import { platformObjects } from '../test/e2e/platform.ts';
 import { CertManagerStandIn, IngressControllerStandIn, KpackStandIn } from '../test/e2e/stand-ins.ts';
 import { hasCondition, KubeClient, waitFor, type KubeObject } from '../test/k8s/client.ts';
 import { ensureBinaries } from '../test/k8s/cluster.ts';
 import { createBareRepo, git, startGitServer, type GitServer } from '../test/support/git-server.ts';
-import { startRegistryServer, type RegistryServer } from '../test/support/registry-server.ts';
+import { startRegistryServer } from '../test/support/registry-server.ts';
 
 const STATE_DIR = join(process.env.KAPSA_CLUSTER_DIR ?? join(process.env.XDG_STATE_HOME ?? join(homedir(), '.local', 'state'), 'kapsa'));
 const LOCK_FILE = join(STATE_DIR, 'cluster.pid');
@@ -52,33 +53,6 @@ function alive(pid: number): boolean {
   } catch {
     return false;
   }
-}
-
-function platformObjects(registry: RegistryServer): KubeObject[] {
-  const user = registry.users[0];
-  if (!user) throw new Error('the registry has no user');
-  return [
-    { apiVersion: 'cert-manager.io/v1', kind: 'ClusterIssuer', metadata: { name: 'local-issuer' }, spec: { selfSigned: {} } },
-    {
-      apiVersion: API_VERSION,
-      kind: 'DomainPool',
-      metadata: { name: 'apps' },
-      spec: { baseDomains: [BASE_DOMAIN], certManager: { issuerRef: { name: 'local-issuer', kind: 'ClusterIssuer' } }, allocationPolicy: { reservedSubdomains: ['www', 'admin', 'api'] } },
-    },
-    {
-      apiVersion: 'v1',
-      kind: 'Secret',
-      metadata: { name: 'registry-push', namespace: KAPSA_NAMESPACE, labels: { 'kapsa-project.io/registry': 'main' } },
-      type: 'kubernetes.io/basic-auth',
-      stringData: { username: user.username, password: user.password },
-    },
-    {
-      apiVersion: API_VERSION,
-      kind: 'Registry',
-      metadata: { name: 'main' },
-      spec: { type: 'generic', endpoint: registry.endpoint, auth: { secretRef: { name: 'registry-push' } }, imagePullSecret: { name: 'kapsa-registry', generatePerNamespace: true } },
-    },
-  ];
 }
 
 /** examples/project.yaml, pointed at the local repository (and without its hand-set refs). */
@@ -160,7 +134,7 @@ export async function runCluster(): Promise<number> {
       standIn.start();
       stops.push(() => standIn.stop());
     }
-    for (const object of [...platformObjects(registry), sampleProject(repositoryUrl)]) {
+    for (const object of [...platformObjects(registry, BASE_DOMAIN), sampleProject(repositoryUrl)]) {
       await client.apply(object, { fieldManager: FIELD_MANAGER, force: true });
     }
     const project = await waitFor(

@@ -192,6 +192,7 @@ export function buildApp(options: AppOptions): KapsaApp {
       `/hooks/${route.controller}/${route.hook}`,
       { schema: { body: REQUEST_SCHEMAS[route.envelope] }, config: { hookLabels: labels } },
       async (request, reply) => {
+        metrics.hookRequestBytes.inc(labels, Number(request.headers['content-length'] ?? 0) || 0);
         const log = request.log.child({ controller: route.controller, hook: route.hook, ...parentOf(request.body) });
         const started = process.hrtime.bigint();
         const observe = (outcome: string) => {

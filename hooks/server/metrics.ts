@@ -7,6 +7,8 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 export interface Metrics {
   registry: Registry;
   hookRequests: Counter<'controller' | 'hook' | 'outcome'>;
+  /** Bytes of hook request bodies: what Metacontroller sends is what a cluster pays per resync. */
+  hookRequestBytes: Counter<'controller' | 'hook'>;
   hookDuration: Histogram<'controller' | 'hook' | 'outcome'>;
   projectsTotal: Gauge<'phase'>;
   projectReconcileTotal: Counter<'result'>;
@@ -28,6 +30,12 @@ export function createMetrics(withDefaults = true): Metrics {
       name: 'kapsa_hook_requests_total',
       help: 'Hook requests by controller, hook and outcome (ok, bad_request, unauthorized, error, not_modified).',
       labelNames: ['controller', 'hook', 'outcome'],
+      registers,
+    }),
+    hookRequestBytes: new Counter({
+      name: 'kapsa_hook_request_bytes_total',
+      help: 'Bytes of hook request bodies received, by controller and hook.',
+      labelNames: ['controller', 'hook'],
       registers,
     }),
     hookDuration: new Histogram({

@@ -49,6 +49,8 @@ export interface EngineInfo {
 }
 
 export interface Engine extends EngineInfo {
+  /** Process ids of the service and Metacontroller, for the benchmark's CPU and memory figures. */
+  pids: { kapsa: number; metacontroller: number };
   stop(): Promise<void>;
 }
 
@@ -61,6 +63,8 @@ export interface EngineOptions {
   progress?: (line: string) => void;
   /** Keep the log folder after stop() (for `npm run cluster`, which prints its path). */
   keepLogs?: boolean;
+  /** Pods the fake node takes (the benchmark runs thousands). */
+  nodePods?: number;
 }
 
 export async function startEngine(options: EngineOptions = {}): Promise<Engine> {
@@ -103,7 +107,7 @@ export async function startEngine(options: EngineOptions = {}): Promise<Engine> 
     try {
       await installCrds(cluster);
       step('CRDs established');
-      await bootstrapObjects(client);
+      await bootstrapObjects(client, options.nodePods ?? 500);
     } finally {
       client.close();
     }
@@ -209,7 +213,13 @@ export async function startEngine(options: EngineOptions = {}): Promise<Engine> 
     await waitForNodeReady(cluster, procs, logs);
     step('kwok node Ready; controller-manager, scheduler and Metacontroller running');
 
-    return { kube: { url: cluster.url, token: cluster.token, kubeconfig: cluster.kubeconfig }, hookUrl, logs, stop };
+    return {
+      kube: { url: cluster.url, token: cluster.token, kubeconfig: cluster.kubeconfig },
+      hookUrl,
+      logs,
+      pids: { kapsa: kapsa.pid ?? 0, metacontroller: metacontroller.pid ?? 0 },
+      stop,
+    };
   } catch (error) {
     const tails = Object.entries(logs)
       .map(([name, file]) => `--- ${name} (tail) ---\n${tail(readOr(file), 20)}`)
@@ -220,7 +230,7 @@ export async function startEngine(options: EngineOptions = {}): Promise<Engine> 
 }
 
 /** Kapsa's namespace and the fake node; kwok takes the node over and reports it Ready. */
-async function bootstrapObjects(client: KubeClient): Promise<void> {
+async function bootstrapObjects(client: KubeClient, pods: number): Promise<void> {
   const apply = (object: KubeObject) => client.apply(object, { fieldManager: ENGINE_FIELD_MANAGER, force: true });
   await apply({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: KAPSA_NAMESPACE } });
   await apply({
@@ -232,8 +242,8 @@ async function bootstrapObjects(client: KubeClient): Promise<void> {
       labels: { 'kubernetes.io/hostname': 'kwok-node-0', 'kubernetes.io/os': 'linux', 'kubernetes.io/arch': 'amd64', type: 'kwok' },
     },
     status: {
-      allocatable: { cpu: '64', memory: '256Gi', pods: '500' },
-      capacity: { cpu: '64', memory: '256Gi', pods: '500' },
+      allocatable: { cpu: '1000', memory: '4Ti', pods: String(pods) },
+      capacity: { cpu: '1000', memory: '4Ti', pods: String(pods) },
     },
   });
 }

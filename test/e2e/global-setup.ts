@@ -10,7 +10,7 @@ declare module 'vitest' {
 
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
   const engine = await startEngine({ progress: (line) => process.stderr.write(`[e2e] ${line}\n`) });
-  const { stop, ...info } = engine;
+  const { stop, pids: _pids, ...info } = engine;
   project.provide('engine', info);
   return stop;
 }

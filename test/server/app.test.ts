@@ -174,12 +174,15 @@ describe('health and metrics', () => {
       'kapsa_git_poll_total',
       'kapsa_hook_requests_total',
       'kapsa_hook_request_duration_seconds',
+      'kapsa_hook_request_bytes_total',
     ]) {
       expect(metrics.body).toContain(`# TYPE ${name}`);
     }
     expect(metrics.body).toMatch(/kapsa_hook_requests_total\{controller="environment",hook="sync",outcome="ok"\} 1/);
     expect(metrics.body).toMatch(/kapsa_hook_requests_total\{controller="environment",hook="sync",outcome="bad_request"\} 1/);
     expect(metrics.body).toMatch(/kapsa_environments_total\{phase="Deploying"\} 1/);
+    // Only the request the hook accepted is counted, by its body size.
+    expect(metrics.body).toContain(`kapsa_hook_request_bytes_total{controller="environment",hook="sync"} ${Buffer.byteLength(JSON.stringify(environmentRequest))}`);
     app.markShuttingDown();
     expect((await app.inject({ url: '/readyz' })).statusCode).toBe(503);
   });
