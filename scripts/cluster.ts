@@ -46,7 +46,8 @@ function takeLock(): boolean {
   return true;
 }
 
-function alive(pid: number): boolean {
+/** True while a process of that pid exists (signal 0 only checks). */
+export function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;

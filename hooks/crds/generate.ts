@@ -1,7 +1,8 @@
 import type { TSchema } from '@sinclair/typebox';
-import { stringify } from 'yaml';
+import { Document, visit } from 'yaml';
 import { DomainPoolSpec } from '../domainpool/types.ts';
 import { EnvironmentSpec } from '../environment/types.ts';
+import { REFUSED_INVISIBLE_RANGES } from '../lib/git-refs.ts';
 import { GROUP } from '../lib/labels.ts';
 import { DNS_LABEL_PATTERN } from '../lib/names.ts';
 import { ProjectSpec } from '../project/types.ts';
@@ -194,7 +195,30 @@ export function crdFiles(): Map<string, string> {
   const files = new Map<string, string>();
   for (const definition of KINDS) {
     const header = '# Generated from the TypeBox specs in hooks/ by `npm run generate`. Do not edit.\n';
-    files.set(`${definition.plural}.${GROUP}.yaml`, header + stringify(customResourceDefinition(definition), { lineWidth: 0 }));
+    files.set(`${definition.plural}.${GROUP}.yaml`, header + crdYaml(customResourceDefinition(definition)));
   }
   return files;
+}
+
+function isInvisible(char: string): boolean {
+  const code = char.codePointAt(0) ?? 0;
+  return REFUSED_INVISIBLE_RANGES.some(([from, to]) => code >= from && code <= to);
+}
+
+/**
+ * YAML of a CRD in which no invisible or bidirectional-control character appears as itself (the
+ * branch-name pattern lists them): a string holding one is double-quoted and the character
+ * written as a `\uXXXX` escape, which every YAML parser (Go's YAML 1.1 one included) reads back,
+ * so a reviewer sees what the file says and no line is reordered or split on screen.
+ */
+function crdYaml(value: unknown): string {
+  const document = new Document(value);
+  visit(document, {
+    Scalar(_key, node) {
+      if (typeof node.value === 'string' && [...node.value].some(isInvisible)) node.type = 'QUOTE_DOUBLE';
+    },
+  });
+  return [...document.toString({ lineWidth: 0 })]
+    .map((char) => (isInvisible(char) ? `\\u${(char.codePointAt(0) ?? 0).toString(16).toUpperCase().padStart(4, '0')}` : char))
+    .join('');
 }

@@ -1,5 +1,6 @@
 import { Type, type Static } from '@sinclair/typebox';
 import { DURATION_PATTERN } from '../lib/duration.ts';
+import { BRANCH_GLOB_PATTERN, BRANCH_NAME_DESCRIPTION, BRANCH_NAME_PATTERN, KAPSA_SHORT_NAME_RULE } from '../lib/git-refs.ts';
 import { cel, DnsLabel, StringEnum } from '../lib/schema.ts';
 import { EnvList, RuntimeProperties } from '../environment/types.ts';
 
@@ -18,6 +19,39 @@ const Duration = (description: string, minimumSeconds: number, defaultValue?: st
     ...(defaultValue === undefined ? {} : { default: defaultValue }),
     ...cel({ rule: `duration(self) >= duration('${minimumSeconds}s')`, message: `must be at least ${minimumSeconds}s` }),
   });
+
+/** A branch Kapsa follows: git's branch-name rules and Kapsa's short-name rule (lib/git-refs.ts). */
+const BranchName = (options: { description: string; default?: string }) =>
+  Type.String({
+    minLength: 1,
+    maxLength: 255,
+    pattern: BRANCH_NAME_PATTERN,
+    ...options,
+    description: `${options.description} Must be ${BRANCH_NAME_DESCRIPTION}.`,
+    ...cel(KAPSA_SHORT_NAME_RULE),
+  });
+
+/** A glob of branch names (`feature/*`): the branch-name characters and components, with `*`. */
+const BranchGlob = Type.String({
+  minLength: 1,
+  maxLength: 255,
+  pattern: BRANCH_GLOB_PATTERN,
+  description: 'A glob of branch names; `*` is the only wildcard character git names leave free, so the rest follows the branch-name rules.',
+});
+
+/**
+ * A path inside the repository (build.dockerfile, build.context): relative, `/`-separated, and
+ * never leaving the repository, so no `..` segment, no leading `/`, no backslash (BuildKit would
+ * read a Windows-style path as one odd file name, or another tool as a separator), no whitespace
+ * or control characters. Written for both regex dialects (ECMAScript and RE2): no lookaround.
+ */
+const PATH_CHAR = '[^\\x00-\\x20\\x7f/\\\\]';
+const PATH_NON_DOT = '[^\\x00-\\x20\\x7f/\\\\.]';
+const PATH_SEGMENT = `(?:${PATH_NON_DOT}${PATH_CHAR}*|\\.(?:${PATH_NON_DOT}${PATH_CHAR}*|\\.${PATH_CHAR}+)?)`;
+/** A relative path of segments other than `..` (empty segments and a trailing `/` are allowed). */
+export const REPOSITORY_PATH_PATTERN = `^${PATH_SEGMENT}(?:/${PATH_SEGMENT}?)*$`;
+/** The same, or empty (the repository root). */
+export const REPOSITORY_DIRECTORY_PATTERN = `^(?:${PATH_SEGMENT}(?:/${PATH_SEGMENT}?)*)?$`;
 
 const SecretRef = Type.Object(
   {
@@ -39,7 +73,7 @@ export const Repository = Type.Object(
       maxLength: 2048,
       description: 'Git repository URL (https; http only where the platform allows it). No credentials in the URL: use credentials.',
     }),
-    branch: Type.String({ default: 'main', minLength: 1, maxLength: 255, description: 'Default branch, deployed by environments that name none.' }),
+    branch: BranchName({ default: 'main', description: 'Default branch, deployed by environments that name none.' }),
     pollInterval: Type.Optional(Duration('How often the branch heads are polled (default from KAPSA_DEFAULT_POLL_INTERVAL).', 10)),
     credentials: Type.Optional(
       Type.Object(
@@ -66,10 +100,19 @@ export const Build = Type.Object(
       description: '`buildpacks` builds with kpack (Cloud Native Buildpacks); `dockerfile` builds the Dockerfile with BuildKit.',
     }),
     dockerfile: Type.Optional(
-      Type.String({ minLength: 1, maxLength: 1024, pattern: '^[^/\\s][^\\s]*$', description: 'Dockerfile path relative to the context (strategy dockerfile; default `Dockerfile`).' }),
+      Type.String({
+        minLength: 1,
+        maxLength: 1024,
+        pattern: REPOSITORY_PATH_PATTERN,
+        description: 'Dockerfile path relative to the context (strategy dockerfile; default `Dockerfile`). Relative, without `..` segments, backslashes or whitespace.',
+      }),
     ),
     context: Type.Optional(
-      Type.String({ maxLength: 1024, pattern: '^([^/\\s][^\\s]*)?$', description: 'Build context: a directory of the repository, relative to its root (default the root).' }),
+      Type.String({
+        maxLength: 1024,
+        pattern: REPOSITORY_DIRECTORY_PATTERN,
+        description: 'Build context: a directory of the repository, relative to its root (default the root). Relative, without `..` segments, backslashes or whitespace.',
+      }),
     ),
     args: Type.Optional(
       Type.Array(BuildArg, {
@@ -135,7 +178,7 @@ export const ProjectEnvironment = Type.Object(
       pattern: '^[a-z]([-a-z0-9]*[a-z0-9])?$',
       description: 'Environment name (a DNS label starting with a letter); also its hostname label (`<name>.<subdomain>.<base>`).',
     }),
-    branch: Type.Optional(Type.String({ minLength: 1, maxLength: 255, description: 'Branch deployed here (default: repository.branch).' })),
+    branch: Type.Optional(BranchName({ description: 'Branch deployed here (default: repository.branch).' })),
     autoSync: Type.Boolean({ default: true, description: 'Deploy every new commit of the branch once its build succeeds. When false, the environment moves only by `revision`.' }),
     primary: Type.Optional(Type.Boolean({ description: 'Serve the bare `<subdomain>.<base>` hostname (default: the environment named prod or production).' })),
     revision: Type.Optional(
@@ -156,8 +199,8 @@ export const PreviewEnvironments = Type.Object(
     maxActive: Type.Integer({ minimum: 0, maximum: 100, default: 10, description: 'Most previews alive at once (the newest branches by name order win).' }),
     branches: Type.Object(
       {
-        include: Type.Array(Type.String({ minLength: 1, maxLength: 255 }), { default: ['*', '**'], maxItems: 32, description: 'Glob patterns of branches that get a preview (`feature/*`).' }),
-        exclude: Type.Array(Type.String({ minLength: 1, maxLength: 255 }), { default: [], maxItems: 32, description: 'Glob patterns of branches that never get one.' }),
+        include: Type.Array(BranchGlob, { default: ['*', '**'], maxItems: 32, description: 'Glob patterns of branches that get a preview (`feature/*`).' }),
+        exclude: Type.Array(BranchGlob, { default: [], maxItems: 32, description: 'Glob patterns of branches that never get one.' }),
       },
       { default: {}, description: 'Which branches get previews.' },
     ),

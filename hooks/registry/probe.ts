@@ -9,9 +9,17 @@
  *                                           → retry with Authorization: Bearer <token>
  *
  * Safety rules (the endpoint is admin-owned and may be private, what it redirects to is not):
- * - credentials (Basic, and the Bearer token) only go to the endpoint's own host, never over a
- *   downgrade from https to http; a redirect or token realm on another host gets no credentials
- *   (unless that host is listed in `trustedHosts`, e.g. auth.docker.io for Docker Hub);
+ * - the registry's credentials are bound to the endpoint's origin (scheme, host, port; default
+ *   ports 443/80 normalised): every request of the probe at that exact origin gets them, a redirect
+ *   to any other origin (another port of the same host included) gets none, and the Bearer token
+ *   goes only to that origin too;
+ * - a token realm at another origin gets the Basic credentials only when it is https, its host is
+ *   the registry's host or a host the registry type trusts (`trustedHosts`, e.g. auth.docker.io for
+ *   Docker Hub), and the address it connects to is public or of the same kind as the endpoint's
+ *   (a loopback realm only for a loopback registry, a private one only for a private registry);
+ *   a plain-http realm gets them only when it is the registry's own (http) origin. This is the
+ *   token flow of the distribution auth spec (Basic credentials to the realm named in
+ *   WWW-Authenticate), narrowed so a registry answer cannot steer them to another service;
  * - a redirect or realm to a link-local/metadata address (169.254.0.0/16, fe80::/10, also when
  *   a name resolves to one) is refused;
  * - at most MAX_REDIRECTS redirects per request; one deadline (AbortSignal) for the whole probe;
@@ -37,7 +45,7 @@ export interface ProbeOptions {
   insecureSkipTLSVerify?: boolean;
   /** PEM certificates trusted in addition to the system roots. */
   caBundle?: string;
-  /** Extra host names that may receive the credentials (a token realm on another host). */
+  /** Extra host names whose https token realm may receive the credentials (a realm on another host). */
   trustedHosts?: readonly string[];
 }
 
@@ -70,7 +78,14 @@ interface Context {
   timeoutMs: number;
   tlsOptions: https.RequestOptions;
   secrets: string[];
+  /** The address the endpoint answered from (first response): what a realm's address is compared with. */
+  endpointAddress?: string;
 }
+
+/** Who a request is for: the registry's API (credentials and token stay at its origin) or its token realm. */
+type Audience = 'registry' | 'realm';
+
+type Verdict = { ok: true } | { ok: false; why: string };
 
 export async function probeRegistry(options: ProbeOptions): Promise<ProbeResult> {
   const secrets = secretStrings(options.credentials);
@@ -100,7 +115,7 @@ export async function probeRegistry(options: ProbeOptions): Promise<ProbeResult>
 
 async function runFlow(context: Context): Promise<void> {
   const v2 = new URL('/v2/', context.base);
-  const first = await fetchFollowing(context, v2, undefined);
+  const first = await fetchFollowing(context, v2, undefined, 'registry');
   if (first.status === 200) return;
   if (first.status !== 401) throw unexpectedStatus(first, 'GET /v2/');
 
@@ -115,10 +130,10 @@ async function runFlow(context: Context): Promise<void> {
       throw new ProbeFailure('Unauthorized', `${display(first.url)} requires authentication and no credentials are configured`);
     }
     const basic = `Basic ${Buffer.from(`${credentials.username}:${credentials.password}`, 'utf8').toString('base64')}`;
-    const second = await fetchFollowing(context, v2, basic);
+    const second = await fetchFollowing(context, v2, basic, 'registry');
     if (second.status === 200) return;
     if (second.status === 401 || second.status === 403) {
-      throw new ProbeFailure('Unauthorized', `${display(second.url)} rejected the credentials (HTTP ${second.status})${withheldNote(context, second.url)}`);
+      throw new ProbeFailure('Unauthorized', `${display(second.url)} rejected the credentials (HTTP ${second.status})${withheldNote(context, second.url, 'registry')}`);
     }
     throw unexpectedStatus(second, 'GET /v2/ with credentials');
   }
@@ -142,23 +157,21 @@ async function runFlow(context: Context): Promise<void> {
   const scope = challenge.params.get('scope');
   if (service !== undefined) realm.searchParams.set('service', service);
   if (scope !== undefined) realm.searchParams.set('scope', scope);
-  if (credentials !== undefined && !mayReceiveCredentials(context, realm)) {
-    const why = sameAsBase(context, realm)
-      ? 'is plain http while the registry is https'
-      : `is not on the registry host ${context.base.hostname}`;
-    throw new ProbeFailure('Unauthorized', `the token realm ${display(realm)} ${why}; the credentials were not sent to it`);
+  if (credentials !== undefined) {
+    const verdict = credentialVerdict(context, realm, 'realm');
+    if (!verdict.ok) throw new ProbeFailure('Unauthorized', `the token realm ${display(realm)} ${verdict.why}; the credentials were not sent to it`);
   }
   const basic =
     credentials === undefined
       ? undefined
       : `Basic ${Buffer.from(`${credentials.username}:${credentials.password}`, 'utf8').toString('base64')}`;
-  const tokenResponse = await fetchFollowing(context, realm, basic, true);
+  const tokenResponse = await fetchFollowing(context, realm, basic, 'realm', true);
   if (tokenResponse.status === 401 || tokenResponse.status === 403) {
     throw new ProbeFailure(
       'Unauthorized',
       credentials === undefined
         ? `the token service ${display(tokenResponse.url)} requires credentials and none are configured (HTTP ${tokenResponse.status})`
-        : `the token service ${display(tokenResponse.url)} rejected the credentials (HTTP ${tokenResponse.status})${withheldNote(context, tokenResponse.url)}`,
+        : `the token service ${display(tokenResponse.url)} rejected the credentials (HTTP ${tokenResponse.status})${withheldNote(context, tokenResponse.url, 'realm')}`,
     );
   }
   if (tokenResponse.status !== 200) throw unexpectedStatus(tokenResponse, 'token request');
@@ -167,7 +180,7 @@ async function runFlow(context: Context): Promise<void> {
     throw new ProbeFailure('Unreachable', `the token service ${display(tokenResponse.url)} answered without a token`);
   }
   context.secrets.push(token);
-  const third = await fetchFollowing(context, v2, `Bearer ${token}`);
+  const third = await fetchFollowing(context, v2, `Bearer ${token}`, 'registry');
   if (third.status === 200) return;
   if (third.status === 401 || third.status === 403) {
     throw new ProbeFailure('Unauthorized', `${display(third.url)} rejected the token issued for the credentials (HTTP ${third.status})`);
@@ -177,12 +190,14 @@ async function runFlow(context: Context): Promise<void> {
 
 /**
  * GET `start`, following at most MAX_REDIRECTS redirects. `authorization` is sent only to hops
- * that may receive the credentials; every redirect target is checked against link-local ranges.
+ * that may receive the credentials for `audience`; every redirect target is checked against
+ * link-local ranges.
  */
-async function fetchFollowing(context: Context, start: URL, authorization: string | undefined, wantBody = false): Promise<Hop> {
+async function fetchFollowing(context: Context, start: URL, authorization: string | undefined, audience: Audience, wantBody = false): Promise<Hop> {
   let url = start;
   for (let redirects = 0; ; redirects++) {
-    const hop = await request(context, url, authorization !== undefined && mayReceiveCredentials(context, url) ? authorization : undefined, wantBody);
+    const send = authorization !== undefined && credentialVerdict(context, url, audience).ok ? authorization : undefined;
+    const hop = await request(context, url, send, wantBody);
     if (![301, 302, 303, 307, 308].includes(hop.status)) return hop;
     const location = headerText(hop.headers.location);
     if (location === undefined || location === '') return hop;
@@ -208,6 +223,17 @@ function request(context: Context, url: URL, authorization: string | undefined, 
     const headers: Record<string, string> = { 'user-agent': USER_AGENT, accept: 'application/json' };
     if (authorization !== undefined) headers.authorization = authorization;
     const isHttps = url.protocol === 'https:';
+    // Credentials leaving the endpoint's origin must not land on a loopback/private address the
+    // endpoint is not on: checked on the address actually connected to (no DNS-rebinding gap).
+    const guardAddress = authorization !== undefined && !sameOrigin(context, url);
+    const literal = url.hostname.replace(/^\[(.*)\]$/, '$1');
+    if (guardAddress && net.isIP(literal) !== 0) {
+      const refused = addressRefusal(context, literal);
+      if (refused !== undefined) {
+        reject(new ProbeFailure('Unauthorized', `the token realm ${display(url)} ${refused}; the credentials were not sent to it`));
+        return;
+      }
+    }
     const options: https.RequestOptions = {
       method: 'GET',
       protocol: url.protocol,
@@ -218,7 +244,7 @@ function request(context: Context, url: URL, authorization: string | undefined, 
       agent: false,
       signal: context.signal,
       // Redirect targets (and the realm) may be names that resolve to metadata addresses.
-      lookup: sameAsBase(context, url) ? undefined : guardedLookup,
+      lookup: guardAddress ? credentialLookup(context) : sameAsBase(context, url) ? undefined : guardedLookup,
       ...(isHttps ? context.tlsOptions : {}),
     };
     const onError = (error: unknown): void => reject(classify(error, url, context));
@@ -237,6 +263,9 @@ function request(context: Context, url: URL, authorization: string | undefined, 
           }
           chunks.push(chunk);
         });
+        if (context.endpointAddress === undefined && sameOrigin(context, url) && res.socket?.remoteAddress !== undefined) {
+          context.endpointAddress = res.socket.remoteAddress;
+        }
         res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks), url }));
         res.on('error', onError);
       });
@@ -249,21 +278,134 @@ function request(context: Context, url: URL, authorization: string | undefined, 
   });
 }
 
-function mayReceiveCredentials(context: Context, url: URL): boolean {
-  if (context.base.protocol === 'https:' && url.protocol !== 'https:') return false;
+/** scheme://host:port with the default port spelled out (https 443, http 80): what credentials are bound to. */
+export function originOf(url: URL): string {
+  const port = url.port !== '' ? url.port : url.protocol === 'https:' ? '443' : url.protocol === 'http:' ? '80' : '';
+  return `${url.protocol}//${url.hostname.toLowerCase()}:${port}`;
+}
+
+function sameOrigin(context: Context, url: URL): boolean {
+  return originOf(url) === originOf(context.base);
+}
+
+/**
+ * Whether `url` may receive the registry's credentials (see the safety rules above). The address
+ * part of the realm rule is checked when connecting (addressRefusal), not here.
+ */
+function credentialVerdict(context: Context, url: URL, audience: Audience): Verdict {
+  if (sameOrigin(context, url)) return { ok: true };
+  const registryOrigin = originOf(context.base);
+  if (audience === 'registry') {
+    if (context.base.protocol === 'https:' && url.protocol !== 'https:') {
+      return { ok: false, why: "is plain http while the registry's endpoint is https" };
+    }
+    return { ok: false, why: `is not the registry's origin ${registryOrigin}` };
+  }
+  if (url.protocol !== 'https:') {
+    return { ok: false, why: `is plain http and not the registry's origin ${registryOrigin} (a realm at another origin gets the credentials only over https)` };
+  }
   const host = url.hostname.toLowerCase();
-  return host === context.base.hostname.toLowerCase() || context.trustedHosts.has(host);
+  if (host !== context.base.hostname.toLowerCase() && !context.trustedHosts.has(host)) {
+    return { ok: false, why: `is not on the registry host ${context.base.hostname} nor a trusted realm host` };
+  }
+  return { ok: true };
 }
 
 function sameAsBase(context: Context, url: URL): boolean {
   return url.hostname.toLowerCase() === context.base.hostname.toLowerCase();
 }
 
-function withheldNote(context: Context, url: URL): string {
-  if (context.credentials === undefined || mayReceiveCredentials(context, url)) return '';
-  return sameAsBase(context, url)
-    ? `; the credentials were not sent over plain http after the registry's https endpoint redirected there`
-    : `; the credentials were not sent to ${url.hostname}, which is not the registry host`;
+function withheldNote(context: Context, url: URL, audience: Audience): string {
+  if (context.credentials === undefined) return '';
+  const verdict = credentialVerdict(context, url, audience);
+  if (verdict.ok) return '';
+  if (audience === 'registry' && context.base.protocol === 'https:' && url.protocol !== 'https:') {
+    return `; the credentials were not sent over plain http after the registry's https endpoint redirected there`;
+  }
+  return `; the credentials were not sent to ${originOf(url)}, which ${verdict.why}`;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Address kinds: where credentials that leave the endpoint's origin may land
+
+export type AddressKind = 'loopback' | 'private' | 'link-local' | 'public';
+
+const LOOPBACK = new net.BlockList();
+LOOPBACK.addSubnet('127.0.0.0', 8, 'ipv4');
+LOOPBACK.addSubnet('0.0.0.0', 8, 'ipv4');
+LOOPBACK.addAddress('::1', 'ipv6');
+LOOPBACK.addAddress('::', 'ipv6');
+LOOPBACK.addSubnet('::ffff:127.0.0.0', 104, 'ipv6');
+LOOPBACK.addSubnet('::ffff:0.0.0.0', 104, 'ipv6');
+
+const PRIVATE = new net.BlockList();
+for (const [network, prefix] of [['10.0.0.0', 8], ['172.16.0.0', 12], ['192.168.0.0', 16], ['100.64.0.0', 10]] as const) {
+  PRIVATE.addSubnet(network, prefix, 'ipv4');
+  PRIVATE.addSubnet(`::ffff:${network}`, 96 + prefix, 'ipv6');
+}
+PRIVATE.addSubnet('fc00::', 7, 'ipv6');
+
+/** loopback (127/8, 0/8, ::1, ::), private (RFC 1918, 100.64/10, fc00::/7), link-local/metadata, or public. */
+export function addressKind(address: string): AddressKind {
+  const family = net.isIP(address);
+  if (family === 0) return 'public';
+  const type = family === 4 ? 'ipv4' : 'ipv6';
+  try {
+    if (LOOPBACK.check(address, type)) return 'loopback';
+    if (isLinkLocal(address)) return 'link-local';
+    if (PRIVATE.check(address, type)) return 'private';
+  } catch {
+    return 'public';
+  }
+  return 'public';
+}
+
+/**
+ * Why credentials leaving the endpoint's origin may not go to `address`, or undefined when they
+ * may: a public address, or one of the same kind as the endpoint's (an unknown endpoint address
+ * counts as public).
+ */
+function addressRefusal(context: Context, address: string): string | undefined {
+  const kind = addressKind(address);
+  if (kind === 'public') return undefined;
+  const endpoint = context.endpointAddress === undefined ? 'public' : addressKind(context.endpointAddress);
+  if (kind === endpoint) return undefined;
+  return `is at ${kind} address ${address} while the registry's endpoint is at a ${endpoint} address`;
+}
+
+/** guardedLookup, plus: every address a name resolves to must pass addressRefusal. */
+function credentialLookup(context: Context) {
+  return (hostname: string, options: dns.LookupOptions, callback: LookupCallback): void => {
+    guardedLookup(hostname, { ...options, all: true }, (error, addresses) => {
+      if (error) {
+        callback(error, '');
+        return;
+      }
+      const list = addresses as dns.LookupAddress[];
+      for (const entry of list) {
+        const refused = addressRefusal(context, entry.address);
+        if (refused !== undefined) {
+          const failure: NodeJS.ErrnoException & { refusal?: string } = new Error(`refused: ${hostname} ${refused}`);
+          failure.code = 'EKAPSACREDENTIALADDRESS';
+          failure.refusal = refused;
+          callback(failure, '');
+          return;
+        }
+      }
+      if (options.all) {
+        callback(null, list);
+        return;
+      }
+      const firstAddress = list[0];
+      if (firstAddress === undefined) {
+        const none: NodeJS.ErrnoException = new Error(`no address for ${hostname}`);
+        none.code = 'ENOTFOUND';
+        callback(none, '');
+        return;
+      }
+      callback(null, firstAddress.address, firstAddress.family);
+    });
+  };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -363,6 +505,10 @@ function classify(error: unknown, url: URL, context: Context): ProbeFailure {
   const name = error instanceof Error ? error.name : '';
   if (context.signal.aborted || name === 'AbortError' || name === 'TimeoutError' || code === 'ABORT_ERR') {
     return new ProbeFailure('Unreachable', `${display(url)} did not answer within ${context.timeoutMs} ms`);
+  }
+  if (code === 'EKAPSACREDENTIALADDRESS') {
+    const refused = (error as { refusal?: unknown }).refusal;
+    return new ProbeFailure('Unauthorized', `the token realm ${display(url)} ${typeof refused === 'string' ? refused : 'resolves to a refused address'}; the credentials were not sent to it`);
   }
   if (code === 'EKAPSALINKLOCAL') {
     return new ProbeFailure('Unreachable', `refused to connect to ${url.hostname}: it resolves to a link-local/metadata address`);

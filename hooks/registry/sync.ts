@@ -38,7 +38,7 @@ export type RegistryReason =
   | 'InvalidSecret'
   | 'InvalidSpec';
 
-/** Token realms on another host that may receive the credentials, per registry type. */
+/** Hosts besides the registry's own whose https token realm may receive the credentials, per registry type. */
 export const TRUSTED_REALM_HOSTS: Partial<Record<RegistryType, readonly string[]>> = {
   dockerhub: ['auth.docker.io'],
 };

@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { KubeClient, waitFor } from '../k8s/client.ts';
+import { alive } from '../../scripts/cluster.ts';
 import { git } from '../support/git-server.ts';
 
 const REPO_ROOT = resolve(import.meta.dirname, '..', '..');
@@ -45,15 +46,6 @@ function descendants(pid: number): number[] {
     }
   }
   return found;
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 afterAll(() => {

@@ -1,5 +1,10 @@
+import { readFileSync } from 'node:fs';
+import { request as httpsRequest } from 'node:https';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { KINDS } from '../../hooks/crds/generate.ts';
+import { BRANCH_GLOB_PATTERN, BRANCH_NAME_PATTERN, branchGlobProblem, branchNameProblem } from '../../hooks/lib/git-refs.ts';
+import { repositoryPathProblem } from '../../hooks/project/validate.ts';
 import type { KubeClient, KubeObject } from './client.ts';
 import { applyStrict, ensureNamespace, kubeClient, refusal } from './support.ts';
 
@@ -108,5 +113,160 @@ describe('Kapsa CRDs', () => {
     const answer = await refusal(applyStrict(client, object, { dryRun: true }));
     expect(answer, 'the server accepted it').toBeDefined();
     expect(answer).toMatch(message);
+  });
+});
+
+describe('branch names and build paths at apply time', () => {
+  const bad: Array<[string, Record<string, unknown>, RegExp]> = [
+    ['".." in repository.branch', { repository: { url: 'https://git.example.com/a.git', branch: 'a..b' } }, /spec\.repository\.branch.*should match/],
+    ['a .lock branch', { environments: [{ name: 'dev', branch: 'main.lock' }] }, /spec\.environments\[0\]\.branch.*should match/],
+    ['a branch with a space', { environments: [{ name: 'dev', branch: 'my branch' }] }, /spec\.environments\[0\]\.branch.*should match/],
+    ['a branch with a control character', { repository: { url: 'https://git.example.com/a.git', branch: 'main\u0001' } }, /spec\.repository\.branch.*should match/],
+    ['a branch with a right-to-left mark', { repository: { url: 'https://git.example.com/a.git', branch: 'main\u200f' } }, /spec\.repository\.branch.*should match/],
+    ['a branch with a right-to-left override', { environments: [{ name: 'dev', branch: 'feature/\u202eevil' }] }, /spec\.environments\[0\]\.branch.*should match/],
+    ['a full ref as branch', { environments: [{ name: 'dev', branch: 'refs/heads/main' }] }, /spec\.environments\[0\]\.branch: Invalid value: .*must be a short branch name such as main/],
+    ['HEAD as branch', { repository: { url: 'https://git.example.com/a.git', branch: 'HEAD' } }, /spec\.repository\.branch: Invalid value: .*must be a short branch name such as main/],
+    ['@ as branch', { repository: { url: 'https://git.example.com/a.git', branch: '@' } }, /must be a short branch name such as main/],
+    ['a preview glob with "?"', { previewEnvironments: { enabled: true, branches: { include: ['feature/?'] } } }, /spec\.previewEnvironments\.branches\.include\[0\].*should match/],
+    ['a preview glob with "["', { previewEnvironments: { enabled: true, branches: { exclude: ['[ab]*'] } } }, /spec\.previewEnvironments\.branches\.exclude\[0\].*should match/],
+    ['a Dockerfile up the tree', { build: { strategy: 'dockerfile', dockerfile: '../../etc/passwd' } }, /spec\.build\.dockerfile.*should match/],
+    ['an absolute Dockerfile path', { build: { strategy: 'dockerfile', dockerfile: '/etc/passwd' } }, /spec\.build\.dockerfile.*should match/],
+    ['a Dockerfile path with backslashes', { build: { strategy: 'dockerfile', dockerfile: '..\\..\\Dockerfile' } }, /spec\.build\.dockerfile.*should match/],
+    ['a context up the tree', { build: { strategy: 'dockerfile', context: '../..' } }, /spec\.build\.context.*should match/],
+    ['a context ending in ..', { build: { context: 'app/..' } }, /spec\.build\.context.*should match/],
+  ];
+
+  it.each(bad)('refuses %s', async (_name, spec, message) => {
+    const answer = await refusal(applyStrict(client, project('bad-branch', spec), { dryRun: true }));
+    expect(answer, 'the server accepted it').toBeDefined();
+    expect(answer).toMatch(message);
+  });
+
+  it('accepts branch names, globs and paths git and Kapsa accept', async () => {
+    const accepted = await refusal(
+      applyStrict(
+        client,
+        project('good-branches', {
+          repository: { url: 'https://git.example.com/a.git', branch: 'release/1.x' },
+          build: { strategy: 'dockerfile', dockerfile: '..hidden/prod.Dockerfile', context: 'services/api/' },
+          environments: [
+            { name: 'dev', branch: 'feature/ünïcödé-ブランチ' },
+            { name: 'qa', branch: 'a.lockx' },
+            { name: 'prod', branch: 'x@y{z}' },
+          ],
+          previewEnvironments: { enabled: true, branches: { include: ['*', '**', 'feature/*'], exclude: ['wip-*', '!keep/*'] } },
+        }),
+        { dryRun: true },
+      ),
+    );
+    expect(accepted).toBeUndefined();
+  });
+
+  /** Names from the characters the rule cares about (deterministic). */
+  function generated(count: number, alphabet: readonly string[], seed: number): string[] {
+    let state = seed;
+    const next = (): number => {
+      state = (state + 0x6d2b79f5) | 0;
+      let t = Math.imul(state ^ (state >>> 15), 1 | state);
+      t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+      return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+    };
+    const names = new Set<string>();
+    while (names.size < count) {
+      const length = 1 + Math.floor(next() * 8);
+      let name = '';
+      for (let index = 0; index < length; index++) name += alphabet[Math.floor(next() * alphabet.length)];
+      names.add(name);
+    }
+    return [...names];
+  }
+
+  /**
+   * A dry-run create as JSON: an apply body is read as YAML, which refuses some characters (DEL,
+   * C1 controls) outright, before the schema is consulted.
+   */
+  function createDryRun(object: KubeObject): Promise<string | undefined> {
+    return refusal(client.request('POST', '/apis/kapsa-project.io/v1alpha1/projects?dryRun=All&fieldValidation=Strict', object));
+  }
+
+  /** The indexes of a list field the server refused, from its message. */
+  function refusedIndexes(message: string | undefined, field: RegExp): number[] {
+    if (message === undefined) return [];
+    return [...new Set([...message.matchAll(field)].map((match) => Number(match[1])))].sort((a, b) => a - b);
+  }
+
+  const ALPHABET = ['a', 'l', 'o', 'c', 'k', 'r', 'e', 'f', 's', 'H', 'E', 'A', 'D', '.', '/', '@', '{', '-', '*', '?', '[', '\\', ' ', '~', ':', 'é', 'ブ', '\u0085', '\u00a0', '\u200e', '\u202e', '\u2028', '\u2066', '\ufeff', '\u061c', '🚀'];
+  const TRICKY = ['main', 'a./b', 'a.lock./b', 'a.lock.lock', '@', '@@', 'a@{b', '@}', 'refs/x', 'refs.x/y', 'HEAD', 'x/HEAD', '-x', 'a/-x', 'a//b', 'a/', '.a', 'a/.b', 'a.', 'x.lock', 'lock', 'a\u0000b', 'a\u007fb', 'a\tb'];
+
+  it('the API server (Go RE2 and CEL) refuses exactly the branch names the hook refuses', async () => {
+    const names = [...TRICKY, ...generated(380, ALPHABET, 42)];
+    const mismatches: string[] = [];
+    for (let start = 0; start < names.length; start += 20) {
+      const chunk = names.slice(start, start + 20);
+      const environments = chunk.map((branch, index) => ({ name: `e${index}`, branch }));
+      const answer = await createDryRun(project('branch-sweep', { environments }));
+      const refused = refusedIndexes(answer, /spec\.environments\[(\d+)\]\.branch/g);
+      chunk.forEach((branch, index) => {
+        const hook = branchNameProblem(branch) !== undefined;
+        if (hook !== refused.includes(index)) mismatches.push(`${JSON.stringify(branch)}: hook ${hook ? 'refuses' : 'accepts'}, API server ${refused.includes(index) ? 'refuses' : 'accepts'}`);
+      });
+      if (answer !== undefined && refused.length === 0) mismatches.push(`unexpected refusal: ${answer.slice(0, 300)}`);
+    }
+    expect(mismatches).toEqual([]);
+  });
+
+  it('the API server refuses exactly the preview globs the hook refuses', async () => {
+    const globs = [...TRICKY, '*', '**', 'feature/*', '*.lock', '-*', ...generated(300, ALPHABET, 7)];
+    const mismatches: string[] = [];
+    for (let start = 0; start < globs.length; start += 32) {
+      const chunk = globs.slice(start, start + 32);
+      const answer = await createDryRun(project('glob-sweep', { previewEnvironments: { enabled: true, branches: { include: chunk } } }));
+      const refused = refusedIndexes(answer, /spec\.previewEnvironments\.branches\.include\[(\d+)\]/g);
+      chunk.forEach((glob, index) => {
+        const hook = branchGlobProblem(glob) !== undefined;
+        if (hook !== refused.includes(index)) mismatches.push(`${JSON.stringify(glob)}: hook ${hook ? 'refuses' : 'accepts'}, API server ${refused.includes(index) ? 'refuses' : 'accepts'}`);
+      });
+      if (answer !== undefined && refused.length === 0) mismatches.push(`unexpected refusal: ${answer.slice(0, 300)}`);
+    }
+    expect(mismatches).toEqual([]);
+  });
+
+  it('the API server refuses exactly the build contexts the hook refuses', async () => {
+    const paths = ['', '.', '..', '...', '../', 'a/..', 'a/../b', '..a', 'a//b', 'a/', '/a', 'a\\b', 'a b', 'é/ü', ...generated(150, ['a', '.', '/', '\\', ' ', 'é', '-'], 5)];
+    const mismatches: string[] = [];
+    for (const context of paths) {
+      const answer = await createDryRun(project('context-sweep', { build: { strategy: 'dockerfile', context } }));
+      const hook = repositoryPathProblem(context, true) !== undefined;
+      const server = answer !== undefined && /spec\.build\.context/.test(answer);
+      if (hook !== server) mismatches.push(`${JSON.stringify(context)}: hook ${hook ? 'refuses' : 'accepts'}, API server ${server ? 'refuses' : `accepts${answer ? ` (${answer.slice(0, 200)})` : ''}`}`);
+    }
+    expect(mismatches).toEqual([]);
+  });
+
+  it('reads the committed CRD file (Go YAML, \\u escapes) back to the very patterns', async () => {
+    const text = readFileSync(join(import.meta.dirname, '..', '..', 'crds', 'projects.kapsa-project.io.yaml'), 'utf8');
+    const query = new URLSearchParams({ fieldManager: 'kapsa-tests-yaml', force: 'true', dryRun: 'All' });
+    const body = await new Promise<string>((resolve, reject) => {
+      const req = httpsRequest(
+        `${client.url}/apis/apiextensions.k8s.io/v1/customresourcedefinitions/projects.kapsa-project.io?${query}`,
+        {
+          method: 'PATCH',
+          rejectUnauthorized: false,
+          headers: { authorization: `Bearer ${client.token}`, 'content-type': 'application/apply-patch+yaml', accept: 'application/json' },
+        },
+        (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (chunk: Buffer) => chunks.push(chunk));
+          res.on('end', () => (res.statusCode === 200 ? resolve(Buffer.concat(chunks).toString('utf8')) : reject(new Error(`HTTP ${res.statusCode}: ${Buffer.concat(chunks).toString('utf8').slice(0, 500)}`))));
+        },
+      );
+      req.on('error', reject);
+      req.end(text);
+    });
+    const crd = JSON.parse(body) as { spec: { versions: Array<{ schema: { openAPIV3Schema: { properties: { spec: { properties: Record<string, any> } } } } }> } };
+    const spec = crd.spec.versions[0]!.schema.openAPIV3Schema.properties.spec.properties;
+    expect(spec.repository.properties.branch.pattern).toBe(BRANCH_NAME_PATTERN);
+    expect(spec.environments.items.properties.branch.pattern).toBe(BRANCH_NAME_PATTERN);
+    expect(spec.previewEnvironments.properties.branches.properties.include.items.pattern).toBe(BRANCH_GLOB_PATTERN);
   });
 });

@@ -69,10 +69,10 @@ describe('probeRegistry against the distribution registry with htpasswd (Basic)'
   });
 });
 
-describe('probeRegistry against the distribution registry with token auth (Bearer)', () => {
+describe('probeRegistry against the distribution registry with token auth (Bearer, https realm on another port)', () => {
   let registry: RegistryServer;
   beforeAll(async () => {
-    registry = await startRegistryServer({ auth: 'token', users: [GOOD] });
+    registry = await startRegistryServer({ auth: 'token', tokenTls: true, users: [GOOD] });
   });
   afterAll(async () => registry?.stop());
 
@@ -90,14 +90,31 @@ describe('probeRegistry against the distribution registry with token auth (Beare
 
   it('exchanges the right credentials for a token and is accepted', async () => {
     const before = registry.tokenRequests.length;
-    expect(await probeRegistry({ endpoint: registry.endpoint, credentials: GOOD, timeoutMs: TIMEOUT })).toEqual({ ok: true });
+    expect(await probeRegistry({ endpoint: registry.endpoint, credentials: GOOD, caBundle: registry.tokenCaCert, timeoutMs: TIMEOUT })).toEqual({ ok: true });
     expect(registry.tokenRequests.slice(before)).toEqual([{ path: '/token', hadAuthorization: true, granted: true }]);
   });
 
   it('reports wrong credentials (refused by the realm) as Unauthorized', async () => {
-    const result = failure(await probeRegistry({ endpoint: registry.endpoint, credentials: WRONG, timeoutMs: TIMEOUT }));
+    const result = failure(await probeRegistry({ endpoint: registry.endpoint, credentials: WRONG, caBundle: registry.tokenCaCert, timeoutMs: TIMEOUT }));
     expect(result.reason).toBe('Unauthorized');
     expect(result.message).toBe(`the token service ${registry.tokenRealm} rejected the credentials (HTTP 401)`);
+  });
+});
+
+describe('probeRegistry against the distribution registry whose token realm is plain http on another port', () => {
+  let registry: RegistryServer;
+  beforeAll(async () => {
+    registry = await startRegistryServer({ auth: 'token', users: [GOOD] });
+  });
+  afterAll(async () => registry?.stop());
+
+  it('sends the realm no credentials and says why', async () => {
+    const result = failure(await probeRegistry({ endpoint: registry.endpoint, credentials: GOOD, timeoutMs: TIMEOUT }));
+    expect(result.reason).toBe('Unauthorized');
+    expect(result.message).toBe(
+      `the token realm ${registry.tokenRealm} is plain http and not the registry's origin ${registry.endpoint} (a realm at another origin gets the credentials only over https); the credentials were not sent to it`,
+    );
+    expect(registry.tokenRequests).toEqual([]);
   });
 });
 
@@ -192,7 +209,9 @@ describe('probeRegistry: redirects and token realms', () => {
     });
     const result = failure(await probeRegistry({ endpoint: origin.url, credentials: GOOD, timeoutMs: TIMEOUT }));
     expect(result.reason).toBe('Unauthorized');
-    expect(result.message).toMatch(/the credentials were not sent to localhost/);
+    expect(result.message).toBe(
+      `${other.otherHostUrl}/v2/ rejected the credentials (HTTP 401); the credentials were not sent to ${other.otherHostUrl}, which is not the registry's origin ${origin.url}`,
+    );
     expect(other.requests.length).toBeGreaterThan(0);
     expect(other.requests.every((request) => request.authorization === undefined)).toBe(true);
     // The registry's own host did get them on the retry.
@@ -228,27 +247,13 @@ describe('probeRegistry: redirects and token realms', () => {
     });
     const result = failure(await probeRegistry({ endpoint: registry.url, credentials: GOOD, timeoutMs: TIMEOUT }));
     expect(result.reason).toBe('Unauthorized');
-    expect(result.message).toBe(`the token realm ${realm.otherHostUrl}/token is not on the registry host 127.0.0.1; the credentials were not sent to it`);
+    expect(result.message).toBe(
+      `the token realm ${realm.otherHostUrl}/token is plain http and not the registry's origin ${registry.url} (a realm at another origin gets the credentials only over https); the credentials were not sent to it`,
+    );
     expect(realm.requests).toEqual([]);
   });
 
-  it('sends the credentials to a trusted realm host, and the token only to the registry', async () => {
-    const realm = await fixture((req, res) => {
-      if (req.headers.authorization === undefined) return basicChallenge(res);
-      res.setHeader('content-type', 'application/json');
-      res.end(JSON.stringify({ access_token: 'TOKEN-abc' }));
-    });
-    const registry = await fixture((req, res) => {
-      if (req.headers.authorization === 'Bearer TOKEN-abc') return void res.end('{}');
-      res.writeHead(401, { 'www-authenticate': `Bearer realm="${realm.otherHostUrl}/token",service="fixture",scope="registry:catalog:*"` });
-      res.end();
-    });
-    const result = await probeRegistry({ endpoint: registry.url, credentials: GOOD, trustedHosts: ['localhost'], timeoutMs: TIMEOUT });
-    expect(result).toEqual({ ok: true });
-    expect(realm.requests).toHaveLength(1);
-    expect(realm.requests[0]?.path).toBe('/token?service=fixture&scope=registry%3Acatalog%3A*');
-    expect(realm.requests[0]?.authorization).toMatch(/^Basic /);
-  });
+  // The https realm cases (another port, a trusted host, loopback addresses) are in probe-origins.test.ts.
 
   it('refuses redirects and realms to link-local / metadata addresses', async () => {
     for (const target of ['http://169.254.169.254/latest/meta-data/', 'http://[fe80::1]/v2/', 'http://[::ffff:169.254.169.254]/']) {

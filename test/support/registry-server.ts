@@ -9,6 +9,10 @@
  *                               key whose certificate is the registry's rootcertbundle
  *   auth: 'none'                anonymous access
  *   tls: true                   https with a fresh self-signed certificate for 127.0.0.1
+ *   tokenTls: true              the token realm (auth: 'token') is https with its own self-signed
+ *                               certificate for 127.0.0.1 (`tokenCaCert`); without it the realm is
+ *                               plain http on another port, which the probe refuses to send
+ *                               credentials to
  *
  * A missing binary is an error naming the Debian package, never a skip.
  */
@@ -37,6 +41,8 @@ export interface RegistryServerOptions {
   users?: RegistryUser[];
   auth?: 'htpasswd' | 'token' | 'none';
   tls?: boolean;
+  /** Serve the token realm over https (auth: 'token' only). */
+  tokenTls?: boolean;
   /** Path of the registry binary; defaults to REGISTRY_BINARY. */
   binary?: string;
 }
@@ -58,6 +64,8 @@ export interface RegistryServer {
   caCert?: string;
   /** The token realm (auth: 'token' only). */
   tokenRealm?: string;
+  /** PEM of the token realm's self-signed certificate (tokenTls only). */
+  tokenCaCert?: string;
   /** Every request the token server received (auth: 'token' only). */
   tokenRequests: TokenRequestRecord[];
   stop(): Promise<void>;
@@ -97,6 +105,7 @@ export async function startRegistryServer(options: RegistryServerOptions = {}): 
     };
 
     let tokenRealm: string | undefined;
+    let tokenCaCert: string | undefined;
     if (auth === 'htpasswd') {
       const path = join(dir, 'htpasswd');
       await writeFile(path, users.map((user) => htpasswdLine(user)).join(''), { mode: 0o600 });
@@ -104,7 +113,13 @@ export async function startRegistryServer(options: RegistryServerOptions = {}): 
     } else if (auth === 'token') {
       requireTool('/usr/bin/openssl', 'openssl');
       const signer = selfSignedCertificate(dir, 'token', TOKEN_ISSUER, undefined, 'rsa');
-      const tokenServer = await startTokenServer(users, await readFile(signer.keyPath, 'utf8'), await readFile(signer.certPath, 'utf8'), tokenRequests);
+      let tokenTls: { cert: string; key: string } | undefined;
+      if (options.tokenTls === true) {
+        const served = selfSignedCertificate(dir, 'token-server', '127.0.0.1', 'subjectAltName=IP:127.0.0.1');
+        tokenTls = { cert: await readFile(served.certPath, 'utf8'), key: await readFile(served.keyPath, 'utf8') };
+        tokenCaCert = tokenTls.cert;
+      }
+      const tokenServer = await startTokenServer(users, await readFile(signer.keyPath, 'utf8'), await readFile(signer.certPath, 'utf8'), tokenRequests, tokenTls);
       cleanups.push(tokenServer.close);
       tokenRealm = `${tokenServer.url}/token`;
       config.auth = { token: { realm: tokenRealm, service: TOKEN_SERVICE, issuer: TOKEN_ISSUER, rootcertbundle: signer.certPath } };
@@ -150,6 +165,7 @@ export async function startRegistryServer(options: RegistryServerOptions = {}): 
     };
     if (caCert !== undefined) server.caCert = caCert;
     if (tokenRealm !== undefined) server.tokenRealm = tokenRealm;
+    if (tokenCaCert !== undefined) server.tokenCaCert = tokenCaCert;
     return server;
   } catch (error) {
     await cleanup();
@@ -244,10 +260,11 @@ async function startTokenServer(
   keyPem: string,
   certPem: string,
   records: TokenRequestRecord[],
+  tls?: { cert: string; key: string },
 ): Promise<{ url: string; close: () => Promise<void> }> {
   const key = createPrivateKey(keyPem);
   const der = new X509Certificate(certPem).raw.toString('base64');
-  const server = http.createServer((req, res) => {
+  const handler = (req: http.IncomingMessage, res: http.ServerResponse): void => {
     const url = new URL(req.url ?? '/', 'http://token.invalid');
     const header = req.headers.authorization;
     const user = header === undefined ? undefined : checkBasic(header, users);
@@ -274,11 +291,12 @@ async function startTokenServer(
     const token = `${signingInput}.${base64url(sign('sha256', Buffer.from(signingInput), key))}`;
     res.writeHead(200, { 'content-type': 'application/json' });
     res.end(JSON.stringify({ token, access_token: token, expires_in: 300, issued_at: new Date(now * 1000).toISOString() }));
-  });
+  };
+  const server = tls === undefined ? http.createServer(handler) : https.createServer({ cert: tls.cert, key: tls.key }, handler);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
   return {
-    url: `http://127.0.0.1:${port}`,
+    url: `${tls === undefined ? 'http' : 'https'}://127.0.0.1:${port}`,
     close: () =>
       new Promise<void>((resolve) => {
         server.closeAllConnections();
