@@ -197,8 +197,9 @@ export async function engineBenchmark(plan: EnginePlan, log: (line: string) => v
     let lastPreview = '';
     for (let index = 0; index < plan.pushes; index++) {
       const branch = `feature/push-${index}`;
-      // Land pushes at unrelated points of the poll cycle, as real pushes do.
-      await new Promise((r) => setTimeout(r, Math.random() * 2000));
+      // Land each push at a uniformly random point of the poll cycle, as real pushes do: one push
+      // right after the previous preview appeared would be phase-locked to the poller.
+      await new Promise((r) => setTimeout(r, Math.random() * ENGINE_SETTINGS.pollIntervalSeconds * 1000));
       const started = performance.now();
       await repo.commit(branch, `push ${index}`);
       const preview = await waitFor(
