@@ -11,7 +11,17 @@
  *    only writes on a real change. On a failed poll it is left as it was (last good refs kept:
  *    a flaky git server must not tear down environments).
  *  - `kapsa-project.io/observed-refs-truncated`: `"<n>"` branches cut by maxTracked; null when none.
- *  - `kapsa-project.io/poll-error`: `<Reason>: <message>` on failure; null on success.
+ *  - `kapsa-project.io/poll-error`: `<Reason>: <message>` when the last poll failed or found an
+ *    environment branch missing; null otherwise.
+ *
+ * An answer is only trusted as far as it can be: a valid advertisement with no branches at all
+ * (an emptied repository, a proxy or mirror that returns nothing) is a failure `NoBranches`, and
+ * one in which no tracked branch is left is a failure `BranchNotFound`; both keep the last good
+ * refs, since writing `{}` would read as "every branch was deleted". An answer that lacks some
+ * environment branches but still has tracked branches is written (previews follow it), with
+ * `BranchNotFound` naming the missing ones; the Project hook keeps what those environments run.
+ * Neither counts as a failed contact for the scheduler's backoff: the server answered, and a
+ * first push to an empty repository must be seen at the next interval.
  * No timestamps: nothing changes unless the observation changes.
  *
  * The request is Metacontroller's hook v2 decorator request `{controller, object, attachments,
@@ -22,6 +32,7 @@ import { isRecord } from '../lib/objects.ts';
 import type { DecoratorSyncRequest, DecoratorSyncResponse } from '../lib/hook.ts';
 import type { KubeObject, ObjectsByType } from '../lib/objects.ts';
 import { parseDurationSeconds } from '../lib/duration.ts';
+import { redactUrl } from './egress.ts';
 import type { EgressPolicy, Resolver } from './egress.ts';
 import { listBranchHeads, scrub } from './remote.ts';
 import type { GitCredentials, PollOutcome } from './remote.ts';
@@ -154,11 +165,33 @@ export async function gitPollerSync(request: DecoratorSyncRequest, deps: GitPoll
 
   if (!outcome.ok) return fail(outcome.reason, scrub(outcome.message, credentials), scheduled.resyncAfterSeconds);
 
+  const advertised = Object.keys(outcome.heads).length;
+  const keeping = typeof previousRefs === 'string' ? '; the last observed branch heads are kept' : '';
+  if (advertised === 0) {
+    if (scheduled.source === 'polled') deps.log?.warn({ project: name, repository: scheduled.key, reason: 'NoBranches' }, 'git server advertised no branches');
+    return fail(
+      'NoBranches',
+      `${redactUrl(url)} advertised no branches (an empty repository, or a proxy or mirror that answers with nothing)${keeping}`,
+      scheduled.resyncAfterSeconds,
+    );
+  }
   const tracked = trackedBranches(spec, outcome.heads, { maxTracked: deps.maxTracked, previous: branchesOf(previousRefs) });
+  const missing = tracked.missing.length > 0 ? missingBranchesMessage(tracked.missing, advertised) : undefined;
+  if (missing && Object.keys(tracked.heads).length === 0) {
+    return fail('BranchNotFound', `${missing}${keeping}`, scheduled.resyncAfterSeconds);
+  }
   const annotations: Record<string, string | null> = {
     [ANNOTATION_OBSERVED_REFS]: formatObservedRefs(tracked.heads),
     [ANNOTATION_OBSERVED_REFS_TRUNCATED]: tracked.truncated > 0 ? String(tracked.truncated) : null,
-    [ANNOTATION_POLL_ERROR]: interval.invalid ? `InvalidSpec: ${interval.invalid}` : null,
+    [ANNOTATION_POLL_ERROR]: interval.invalid ? `InvalidSpec: ${interval.invalid}` : missing ? `BranchNotFound: ${truncateMessage(missing)}` : null,
   };
   return { annotations, attachments: [], resyncAfterSeconds: scheduled.resyncAfterSeconds };
+}
+
+/** Names the environment branches the repository does not have, a bounded few of them. */
+function missingBranchesMessage(missing: readonly string[], advertised: number): string {
+  const shown = missing.slice(0, 5).map((branch) => JSON.stringify(branch));
+  const more = missing.length > shown.length ? ` and ${missing.length - shown.length} more` : '';
+  const subject = missing.length === 1 ? `environment branch ${shown.join(', ')} is` : `environment branches ${shown.join(', ')}${more} are`;
+  return `${subject} not in the repository (${advertised} ${advertised === 1 ? 'branch' : 'branches'} advertised)`;
 }

@@ -258,3 +258,16 @@ export function mergeBuildHistory(fresh: readonly BuildRecord[], previous: reado
 export function findBuild(history: readonly BuildRecord[], revision: string): BuildRecord | undefined {
   return history.find((record) => record.commit.startsWith(revision));
 }
+
+/**
+ * The observed build children of a branch (its kpack Image, its build Jobs), for when the branch
+ * is not in the last poll but its environment still runs what was built from it.
+ */
+export function observedBuildChildren(children: ObjectsByType | undefined, branch: string): KubeObject[] {
+  const ofBranch = (object: KubeObject) => annotation(object, ANNOTATION_BRANCH) === branch;
+  const imageName = kpackImageName(branch);
+  return [
+    ...objectsOfType(children, 'Image', KPACK).filter((object) => ofBranch(object) || (annotation(object, ANNOTATION_BRANCH) === undefined && object.metadata.name === imageName)),
+    ...objectsOfType(children, 'Job', 'batch/v1').filter(ofBranch),
+  ];
+}

@@ -18,12 +18,12 @@ import { compileValidator, describeErrors } from '../lib/schema.ts';
 import { normalizeRegistryHost, parseRegistrySecret } from '../registry/credentials.ts';
 import { RegistrySpec as RegistrySchema, type RegistrySpec } from '../registry/spec.ts';
 import {
-
   desiredBuildJob,
   desiredKpackImage,
   findBuild,
   mergeBuildHistory,
   observedBuild,
+  observedBuildChildren,
   previousBuilds,
   PUSH_SECRET,
   GIT_SECRET,
@@ -41,7 +41,7 @@ import {
 import { chooseBaseDomain, claimOwner, previousBaseDomain, subdomainReservation, type Claimant } from './domain.ts';
 import { currentRelease, desiredEnvironment, environmentReady, mergedRuntime, type EnvironmentPlan } from './environments.ts';
 import { expiresAt, EXPIRED_HISTORY_LIMIT, previewBranches, previewName, previousExpired, ttlSeconds, type ExpiredPreview } from './previews.ts';
-import { observedRefs, pollError } from './refs.ts';
+import { judgeHeads, observedRefs, pollError, runningBranches } from './refs.ts';
 import { namespaceReservation, projectNamespace, type ProjectSettings } from './settings.ts';
 import type { ProjectSpec } from './types.ts';
 import { validateProject } from './validate.ts';
@@ -248,7 +248,11 @@ function carriedStatus(parent: KubeObject): Record<string, unknown> {
 /**
  * The Project sync hook: `(request, now, settings) -> response`, pure and byte-stable. It makes
  * the namespace, credentials, builds and Environments of a Project; whatever it cannot compute
- * (a missing DomainPool, Registry or Secret, no refs yet, a bad spec) is kept as observed.
+ * (a missing DomainPool, Registry or Secret, no refs yet, a bad spec) is kept as observed. Refs
+ * that look like an outage rather than a deletion (no branch at all, every running branch gone at
+ * once) and a missing environment branch keep what runs too: only a preview branch deleted among
+ * others, an expiry or a spec change removes a workload. Ready=True means the app serves where
+ * `status.urls` says: it needs the hostname allocated and every standard environment ready.
  */
 export function syncProject(request: CompositeSyncRequest, context: ProjectSyncContext): CompositeSyncResponse {
   const { settings, now } = context;
@@ -323,18 +327,27 @@ export function syncProject(request: CompositeSyncRequest, context: ProjectSyncC
     }),
   );
 
-  // What the git poller saw.
-  const refs = observedRefs(parent);
-  const pollFailure = pollError(parent);
-  if (refs.state === 'invalid') conditions.set('RepositoryAccessible', 'False', 'InvalidObservedRefs', refs.message);
-  if (pollFailure) conditions.set('RepositoryAccessible', 'False', pollFailure.reason, `git poll failed: ${pollFailure.message}`);
-  if (refs.state === 'none') conditions.set('RepositoryAccessible', 'Unknown', 'NotPolledYet', 'the repository has not been polled yet');
-  conditions.set('RepositoryAccessible', 'True', 'Polled', 'branch heads are observed');
-  const heads = refs.state === 'ok' ? refs.heads : undefined;
-
   // Which branches are built: every environment's, then live previews.
   const environmentBranches = new Map(spec.environments.map((environment) => [environment.name, environment.branch ?? spec.repository.branch]));
   const environmentBranchSet = new Set(environmentBranches.values());
+
+  // What the git poller saw, and whether it may remove anything: an observation that cannot be
+  // told from an outage (no branch at all, or every running branch gone at once) keeps what runs.
+  const refs = observedRefs(parent);
+  const pollFailure = pollError(parent);
+  const verdict = judgeHeads(refs, environmentBranchSet, runningBranches(request.children));
+  if (refs.state === 'invalid') conditions.set('RepositoryAccessible', 'False', 'InvalidObservedRefs', refs.message);
+  if (pollFailure) {
+    const keeping = verdict.state === 'distrusted' ? `; ${verdict.message}` : '';
+    conditions.set('RepositoryAccessible', 'False', pollFailure.reason, `git poll failed: ${pollFailure.message}${keeping}`);
+  }
+  if (verdict.state === 'distrusted') conditions.set('RepositoryAccessible', 'False', verdict.reason, verdict.message);
+  if (refs.state === 'none') conditions.set('RepositoryAccessible', 'Unknown', 'NotPolledYet', 'the repository has not been polled yet');
+  // A missing environment branch is not a licence to delete its workload: it keeps what it runs.
+  const missingBranches = verdict.state === 'trusted' ? verdict.missing : [];
+  if (missingBranches.length > 0) conditions.set('RepositoryAccessible', 'False', 'BranchNotFound', missingBranchMessage(spec, missingBranches));
+  conditions.set('RepositoryAccessible', 'True', 'Polled', 'branch heads are observed');
+  const heads = verdict.state === 'trusted' ? verdict.heads : undefined;
   const observedEnvironments = observedByName(request, 'Environment', API_VERSION);
   const domain = allocateDomain(request, model, conditions);
 
@@ -360,7 +373,11 @@ export function syncProject(request: CompositeSyncRequest, context: ProjectSyncC
   if (heads && registry.repository) {
     for (const branch of trackedBranches) {
       const commit = heads.get(branch);
-      if (!commit) continue;
+      if (!commit) {
+        // Only an environment branch can be tracked without a head: keep what was built from it.
+        kept.push(...observedBuildChildren(request.children, branch).map(keptChild));
+        continue;
+      }
       const target: BuildTarget = { project: name, namespace, branch, commit, repository: registry.repository };
       children.push(
         spec.build.strategy === 'buildpacks'
@@ -387,6 +404,7 @@ export function syncProject(request: CompositeSyncRequest, context: ProjectSyncC
   if (failures.length > 0) conditions.set('BuildSucceeded', 'False', 'BuildFailed', bounded(failures));
   if (promotionProblems.length > 0) conditions.set('BuildSucceeded', 'False', 'RevisionNotBuilt', bounded(promotionProblems));
   if (running.length > 0) conditions.set('BuildSucceeded', 'Unknown', 'Building', `building ${bounded(running)}`);
+  else if (verdict.state === 'distrusted') conditions.set('BuildSucceeded', 'Unknown', 'NoCommits', 'no usable branch heads in the last poll; builds are kept as they are');
   else if (!heads) conditions.set('BuildSucceeded', 'Unknown', 'NoCommits', 'no branch heads observed yet; nothing is built');
   else conditions.set('BuildSucceeded', 'True', 'Succeeded', 'the newest commit of every tracked branch is built');
 
@@ -435,7 +453,8 @@ export function syncProject(request: CompositeSyncRequest, context: ProjectSyncC
       const entry: Record<string, unknown> = { name: environment.name, type: 'standard', branch };
       if (plan.commit) entry.commit = plan.commit;
       if (plan.image) entry.image = plan.image;
-      if (observedState.url) entry.url = observedState.url;
+      const url = servedUrl(observedState.url, plan.host);
+      if (url) entry.url = url;
       entry.ready = observedState.ready;
       if (observedState.phase) entry.phase = observedState.phase;
       environmentStatus.push(entry);
@@ -472,7 +491,8 @@ export function syncProject(request: CompositeSyncRequest, context: ProjectSyncC
       const observedState = environmentReady(observed);
       const entry: Record<string, unknown> = { branch: preview.branch, name: preview.objectName };
       if (plan.commit) entry.commit = plan.commit;
-      if (observedState.url) entry.url = observedState.url;
+      const url = servedUrl(observedState.url, plan.host);
+      if (url) entry.url = url;
       entry.ready = observedState.ready;
       const expiry = expiresAt(observed, previewPlan.ttl);
       if (expiry) entry.expiresAt = formatTime(expiry);
@@ -480,12 +500,11 @@ export function syncProject(request: CompositeSyncRequest, context: ProjectSyncC
     }
   }
 
-  // Ready: every standard environment serving, nothing refused.
+  // Ready: the app serves where the status says it does. Without the hostname (reserved, claimed
+  // by an older Project, no pool) there is no Ingress to reach it, however healthy its pods are.
   const notReady = environmentStatus.filter((entry) => entry.ready !== true).map((entry) => String(entry.name));
-  const blocking = (['DomainConflict'] as const).map((type) => conditions.get(type)).find((condition) => condition?.status === 'True');
-  if (blocking) conditions.set('Ready', 'False', blocking.reason, blocking.message);
-  else if (domain.keepEnvironments) {
-    const allocated = conditions.get('DomainAllocated');
+  const allocated = conditions.get('DomainAllocated');
+  if (allocated?.status !== 'True') {
     conditions.set('Ready', 'False', allocated?.reason ?? 'DomainNotAllocated', allocated?.message ?? 'no domain allocated');
   } else if (notReady.length > 0) conditions.set('Ready', 'False', 'EnvironmentsNotReady', `not ready: ${notReady.join(', ')}`);
   else conditions.set('Ready', 'True', 'Ready', 'every environment is serving');
@@ -497,7 +516,9 @@ export function syncProject(request: CompositeSyncRequest, context: ProjectSyncC
     namespace,
   };
   if (domain.baseDomain) fields.domain = { baseDomain: domain.baseDomain, ...(domain.host ? { host: domain.host } : {}) };
-  if (defaultHead) fields.latestCommit = defaultHead;
+  // A default branch missing from the poll (or no usable poll) keeps the last commit seen on it, like its workload.
+  const latestCommit = defaultHead ?? statusOf(parent).latestCommit;
+  if (typeof latestCommit === 'string') fields.latestCommit = latestCommit;
   if (latestImage) fields.latestImage = latestImage;
   const primaryUrl = environmentStatus.find((entry) => entry.name === primary)?.url;
   const urls = environmentStatus.flatMap((entry) => (typeof entry.url === 'string' && entry.url !== primaryUrl ? [entry.url] : [])).sort();
@@ -509,6 +530,31 @@ export function syncProject(request: CompositeSyncRequest, context: ProjectSyncC
   }
   fields.builds = history;
   return finish(request, context, conditions, withKept(children, kept), fields, previewPlan.resyncAfterSeconds);
+}
+
+/**
+ * The URL an Environment reports, if it is at the host this sync gives it: an Environment still
+ * showing a hostname the Project no longer holds (reserved, claimed by an older Project, changed)
+ * is not advertised in the Project status.
+ */
+function servedUrl(url: string | undefined, host: string | undefined): string | undefined {
+  if (url === undefined || host === undefined) return undefined;
+  try {
+    return new URL(url).hostname === host ? url : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Which environments a missing branch leaves without new commits, and that they keep running. */
+function missingBranchMessage(spec: ProjectSpec, missing: readonly string[]): string {
+  const items = missing.map((branch) => {
+    const environments = spec.environments.filter((environment) => (environment.branch ?? spec.repository.branch) === branch).map((environment) => environment.name);
+    const role = branch === spec.repository.branch ? 'spec.repository.branch, ' : '';
+    return `${JSON.stringify(branch)} (${role}${environments.length === 1 ? 'environment' : 'environments'} ${environments.join(', ')})`;
+  });
+  const subject = missing.length === 1 ? 'branch' : 'branches';
+  return `${subject} not in the repository: ${bounded(items)}; the environments keep what they run, and their builds are kept`;
 }
 
 /** Condition messages name what they are about, within a size that keeps status small. */

@@ -215,6 +215,99 @@ describe('gitPollerSync against a real git server', () => {
     expect(p.metadata.annotations?.[ANNOTATION_POLL_ERROR]).toBeUndefined();
   });
 
+  it('an emptied repository (valid, empty advertisement) is NoBranches: the last good refs are kept, no backoff, recovery clears it', async () => {
+    const emptied = await createBareRepo(server.root, 'emptied.git');
+    const head = await emptied.commit('main');
+    const preview = await emptied.commit('feature/cart');
+    const { deps, clock } = setup();
+    let p = project('emptied', {
+      repository: { url: server.url('emptied.git'), pollInterval: '1m' },
+      environments: [{ name: 'prod' }],
+      previewEnvironments: { enabled: true, branches: { include: ['feature/*'] } },
+    });
+    p = apply(p, await gitPollerSync(request(p), deps));
+    const good = p.metadata.annotations?.[ANNOTATION_OBSERVED_REFS];
+    expect(JSON.parse(good as string)).toEqual({ 'feature/cart': preview, main: head });
+
+    await emptied.deleteBranch('main');
+    await emptied.deleteBranch('feature/cart');
+    for (const protocolV2 of [true, false]) {
+      server.protocolV2 = protocolV2;
+      clock.advance(61);
+      const empty = await gitPollerSync(request(p), deps);
+      expect(empty.annotations[ANNOTATION_OBSERVED_REFS], `v2 ${protocolV2}`).toBe(good); // not '{}'
+      expect(empty.annotations[ANNOTATION_POLL_ERROR]).toMatch(/^NoBranches: .*emptied\.git advertised no branches/);
+      expect(empty.resyncAfterSeconds).toBe(60); // the server answered: no failure backoff
+      p = apply(p, empty);
+    }
+    server.protocolV2 = true;
+    expect(p.metadata.annotations?.[ANNOTATION_OBSERVED_REFS]).toBe(good);
+
+    const pushed = await emptied.commit('main');
+    clock.advance(61);
+    p = apply(p, await gitPollerSync(request(p), deps));
+    expect(refsOf(p)).toEqual({ main: pushed });
+    expect(p.metadata.annotations?.[ANNOTATION_POLL_ERROR]).toBeUndefined();
+  });
+
+  it('a repository that was never pushed to gets only NoBranches, and its first push is seen at the next interval', async () => {
+    const fresh = await createBareRepo(server.root, 'fresh.git');
+    const { deps, clock } = setup();
+    let p = project('fresh', { repository: { url: server.url('fresh.git'), pollInterval: '1m' }, environments: [{ name: 'prod' }] });
+    const first = await gitPollerSync(request(p), deps);
+    expect(first.annotations).toEqual({ [ANNOTATION_POLL_ERROR]: expect.stringMatching(/^NoBranches: /) });
+    expect(first.annotations[ANNOTATION_POLL_ERROR]).not.toContain('kept');
+    p = apply(p, first);
+    const head = await fresh.commit('main');
+    clock.advance(60);
+    p = apply(p, await gitPollerSync(request(p), deps));
+    expect(refsOf(p)).toEqual({ main: head });
+    expect(p.metadata.annotations?.[ANNOTATION_POLL_ERROR]).toBeUndefined();
+  });
+
+  it('the default branch missing from an otherwise normal answer: previews still follow it, BranchNotFound names the branch', async () => {
+    const moved = await createBareRepo(server.root, 'moved.git');
+    const head = await moved.commit('main');
+    const cart = await moved.commit('feature/cart');
+    const { deps, clock } = setup();
+    let p = project('moved', {
+      repository: { url: server.url('moved.git'), branch: 'main', pollInterval: '1m' },
+      environments: [{ name: 'production' }],
+      previewEnvironments: { enabled: true, branches: { include: ['feature/*'] } },
+    });
+    p = apply(p, await gitPollerSync(request(p), deps));
+    expect(refsOf(p)).toEqual({ 'feature/cart': cart, main: head });
+
+    await moved.deleteBranch('main');
+    const login = await moved.commit('feature/login');
+    await moved.commit('trunk');
+    clock.advance(61);
+    const response = await gitPollerSync(request(p), deps);
+    expect(refsOf(response)).toEqual({ 'feature/cart': cart, 'feature/login': login });
+    expect(response.annotations[ANNOTATION_POLL_ERROR]).toBe('BranchNotFound: environment branch "main" is not in the repository (3 branches advertised)');
+    expect(response.resyncAfterSeconds).toBe(60);
+  });
+
+  it('no tracked branch left in a non-empty answer: BranchNotFound, the last good refs are kept', async () => {
+    const renamed = await createBareRepo(server.root, 'renamed.git');
+    const head = await renamed.commit('main');
+    const { deps, clock } = setup();
+    let p = project('renamed', { repository: { url: server.url('renamed.git'), pollInterval: '1m' }, environments: [{ name: 'prod' }, { name: 'qa', branch: 'qa' }] });
+    p = apply(p, await gitPollerSync(request(p), deps));
+    const good = p.metadata.annotations?.[ANNOTATION_OBSERVED_REFS];
+    expect(JSON.parse(good as string)).toEqual({ main: head });
+    expect(p.metadata.annotations?.[ANNOTATION_POLL_ERROR]).toBe('BranchNotFound: environment branch "qa" is not in the repository (1 branch advertised)');
+
+    await renamed.commit('trunk');
+    await renamed.deleteBranch('main');
+    clock.advance(61);
+    const response = await gitPollerSync(request(p), deps);
+    expect(response.annotations[ANNOTATION_OBSERVED_REFS]).toBe(good);
+    expect(response.annotations[ANNOTATION_POLL_ERROR]).toBe(
+      'BranchNotFound: environment branches "main", "qa" are not in the repository (1 branch advertised); the last observed branch heads are kept',
+    );
+  });
+
   it('a failure with no previous observation writes only the error', async () => {
     const { deps } = setup();
     const p = project('ghost', { repository: { url: server.url('ghost.git') } });
