@@ -36,15 +36,18 @@ interface Options {
   quick: boolean;
   out: string;
   only: Set<string> | undefined;
+  /** Project counts of the engine's scale table (cumulative), instead of the plan's. */
+  engineSizes: number[] | undefined;
 }
 
-const USAGE = `usage: node bench/run.ts [--quick] [--out DIR] [--only http,inprocess,scale,git,engine]
+const USAGE = `usage: node bench/run.ts [--quick] [--out DIR] [--only http,inprocess,scale,git,engine] [--engine-sizes 100,1000]
   --quick   a smoke run in under a minute (2 s load runs, scale up to 1,000, 1,000 branches)
   --out     directory of the results file (default bench/results)
-  --only    run only these groups (the report still lists every section)`;
+  --only    run only these groups (the report still lists every section)
+  --engine-sizes  Project counts of the engine's scale table (default 100,1000; quick 5,20)`;
 
 function parseArgs(argv: string[]): Options {
-  const options: Options = { quick: false, out: path.join(import.meta.dirname, 'results'), only: undefined };
+  const options: Options = { quick: false, out: path.join(import.meta.dirname, 'results'), only: undefined, engineSizes: undefined };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
     if (arg === '--quick') options.quick = true;
@@ -56,6 +59,10 @@ function parseArgs(argv: string[]): Options {
       const value = argv[++i];
       if (!value) throw new Error('--only needs a list');
       options.only = new Set(value.split(',').map((item) => item.trim()));
+    } else if (arg === '--engine-sizes') {
+      const sizes = (argv[++i] ?? '').split(',').map(Number);
+      if (sizes.length === 0 || sizes.some((size) => !Number.isInteger(size) || size < 1)) throw new Error('--engine-sizes needs counts like 100,1000');
+      options.engineSizes = sizes.sort((a, b) => a - b);
     } else if (arg === '--help' || arg === '-h') {
       process.stdout.write(`${USAGE}\n`);
       process.exit(0);
@@ -607,7 +614,7 @@ async function main(): Promise<void> {
   }
 
   let engine: EngineResult | undefined;
-  const enginePlan = options.quick ? ENGINE_QUICK : ENGINE_FULL;
+  const enginePlan = { ...(options.quick ? ENGINE_QUICK : ENGINE_FULL), ...(options.engineSizes ? { scaleSizes: options.engineSizes } : {}) };
   if (wants('engine')) {
     log(`engine: ${enginePlan.pushes} pushes, ${enginePlan.projectApplies} Project applies, ${enginePlan.scaleSizes.join(' and ')} Projects`);
     engine = await engineBenchmark(enginePlan, log);
