@@ -239,7 +239,7 @@ export async function engineBenchmark(plan: EnginePlan, log: (line: string) => v
           const readyCount = list.items.filter((item) => item.metadata.name?.startsWith('scale-') && hasCondition(item, 'Ready')).length;
           return readyCount >= size;
         },
-        { timeoutMs: 3_600_000, intervalMs: 1000, description: `${size} Projects Ready` },
+        { timeoutMs: 3_600_000, intervalMs: Math.max(1000, size * 5), description: `${size} Projects Ready` },
       );
       const readySeconds = (performance.now() - started) / 1000;
       const cpu = cpuSeconds(engine.pids.kapsa) - cpuBefore;
