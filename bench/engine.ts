@@ -121,7 +121,9 @@ function project(name: string, repositoryUrl: string, environments: string[], pr
 /** A copy of a live object as a user would apply it: same spec, new name or namespace, no server fields. */
 function copyOf(object: KubeObject, apiVersion: string, kind: string, name: string, namespace: string): KubeObject {
   const { spec } = object as { spec?: Record<string, unknown> };
-  const labels = { ...(object.metadata.labels ?? {}), 'bench.kapsa/copy': 'true' };
+  // None of the original's labels: Metacontroller claims what carries a parent's selector labels
+  // (controller-uid, generateSelector) and deletes it as an unwanted child.
+  const labels = { 'bench.kapsa/copy': name };
   const copy: KubeObject = { apiVersion, kind, metadata: { name, namespace, labels } };
   if (spec) copy.spec = JSON.parse(JSON.stringify(spec)) as Record<string, unknown>;
   if (kind === 'Service') {
@@ -131,10 +133,13 @@ function copyOf(object: KubeObject, apiVersion: string, kind: string, name: stri
     delete serviceSpec.clusterIPs;
   }
   if (kind === 'Deployment') {
+    // Labels of its own only: a copy whose pods the original's ReplicaSets or Service also select
+    // would measure the controllers sorting out overlaps, not an apply.
     const deploymentSpec = copy.spec as { selector: { matchLabels: Record<string, string> }; template: { metadata: { labels: Record<string, string> } } };
-    deploymentSpec.selector.matchLabels = { 'bench.kapsa/copy': name };
-    deploymentSpec.template.metadata.labels = { ...deploymentSpec.template.metadata.labels, 'bench.kapsa/copy': name };
+    deploymentSpec.selector = { matchLabels: { 'bench.kapsa/copy': name } };
+    deploymentSpec.template.metadata.labels = { 'bench.kapsa/copy': name };
   }
+  if (kind === 'Service') (copy.spec as Record<string, unknown>).selector = { 'bench.kapsa/copy': name };
   return copy;
 }
 
@@ -153,10 +158,15 @@ async function directApply(client: KubeClient, namespace: string, source: string
   }
   const started = performance.now();
   for (const object of objects) await client.apply(object, { fieldManager: MANAGER, force: true });
-  await waitFor(async () => hasCondition(await client.tryGet({ apiVersion: 'apps/v1', kind: 'Deployment', name, namespace }), 'Available'), {
-    timeoutMs: 60_000,
-    intervalMs: 50,
-    description: `the directly applied Deployment ${name}`,
+  let last: KubeObject | undefined;
+  await waitFor(
+    async () => {
+      last = await client.tryGet({ apiVersion: 'apps/v1', kind: 'Deployment', name, namespace });
+      return hasCondition(last, 'Available');
+    },
+    { timeoutMs: 120_000, intervalMs: 50, description: `the directly applied Deployment ${namespace}/${name}` },
+  ).catch((error: Error) => {
+    throw new Error(`${error.message}; its status: ${JSON.stringify(last?.status ?? {})}`);
   });
   return performance.now() - started;
 }

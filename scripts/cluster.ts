@@ -20,7 +20,8 @@ import { ensureBinaries } from '../test/k8s/cluster.ts';
 import { createBareRepo, git, startGitServer, type GitServer } from '../test/support/git-server.ts';
 import { startRegistryServer } from '../test/support/registry-server.ts';
 
-const STATE_DIR = join(process.env.KAPSA_CLUSTER_DIR ?? join(process.env.XDG_STATE_HOME ?? join(homedir(), '.local', 'state'), 'kapsa'));
+// The pid lock and a copy of the kubeconfig live here while a cluster runs.
+const STATE_DIR = process.env.KAPSA_CLUSTER_DIR ?? join(process.env.XDG_STATE_HOME ?? join(homedir(), '.local', 'state'), 'kapsa');
 const LOCK_FILE = join(STATE_DIR, 'cluster.pid');
 const KUBECONFIG_LINK = join(STATE_DIR, 'kubeconfig');
 const FIELD_MANAGER = 'kapsa-cluster';
