@@ -392,18 +392,7 @@ function credentialLookup(context: Context) {
           return;
         }
       }
-      if (options.all) {
-        callback(null, list);
-        return;
-      }
-      const firstAddress = list[0];
-      if (firstAddress === undefined) {
-        const none: NodeJS.ErrnoException = new Error(`no address for ${hostname}`);
-        none.code = 'ENOTFOUND';
-        callback(none, '');
-        return;
-      }
-      callback(null, firstAddress.address, firstAddress.family);
+      answerLookup(hostname, options, list, callback);
     });
   };
 }
@@ -449,19 +438,24 @@ function guardedLookup(hostname: string, options: dns.LookupOptions, callback: L
       callback(refused, '');
       return;
     }
-    if (options.all) {
-      callback(null, list);
-      return;
-    }
-    const firstAddress = list[0];
-    if (firstAddress === undefined) {
-      const none: NodeJS.ErrnoException = new Error(`no address for ${hostname}`);
-      none.code = 'ENOTFOUND';
-      callback(none, '');
-      return;
-    }
-    callback(null, firstAddress.address, firstAddress.family);
+    answerLookup(hostname, options, list, callback);
   });
+}
+
+/** Answers a lookup the way dns.lookup does: every address with `all`, else the first. */
+function answerLookup(hostname: string, options: dns.LookupOptions, list: dns.LookupAddress[], callback: LookupCallback): void {
+  if (options.all) {
+    callback(null, list);
+    return;
+  }
+  const firstAddress = list[0];
+  if (firstAddress === undefined) {
+    const none: NodeJS.ErrnoException = new Error(`no address for ${hostname}`);
+    none.code = 'ENOTFOUND';
+    callback(none, '');
+    return;
+  }
+  callback(null, firstAddress.address, firstAddress.family);
 }
 
 // ---------------------------------------------------------------------------------------------
