@@ -7,6 +7,7 @@ import { BRANCH_GLOB_PATTERN, BRANCH_NAME_PATTERN, branchGlobProblem, branchName
 import { repositoryPathProblem } from '../../hooks/project/validate.ts';
 import type { KubeClient, KubeObject } from './client.ts';
 import { applyStrict, ensureNamespace, kubeClient, refusal } from './support.ts';
+import { generatedNames } from '../support/generated-names.ts';
 
 /** The Kapsa CRDs on a real API server: established, defaulted, and refusing bad input at apply time. */
 
@@ -162,25 +163,6 @@ describe('branch names and build paths at apply time', () => {
     expect(accepted).toBeUndefined();
   });
 
-  /** Names from the characters the rule cares about (deterministic). */
-  function generated(count: number, alphabet: readonly string[], seed: number): string[] {
-    let state = seed;
-    const next = (): number => {
-      state = (state + 0x6d2b79f5) | 0;
-      let t = Math.imul(state ^ (state >>> 15), 1 | state);
-      t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-      return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-    };
-    const names = new Set<string>();
-    while (names.size < count) {
-      const length = 1 + Math.floor(next() * 8);
-      let name = '';
-      for (let index = 0; index < length; index++) name += alphabet[Math.floor(next() * alphabet.length)];
-      names.add(name);
-    }
-    return [...names];
-  }
-
   /**
    * A dry-run create as JSON: an apply body is read as YAML, which refuses some characters (DEL,
    * C1 controls) outright, before the schema is consulted.
@@ -199,7 +181,7 @@ describe('branch names and build paths at apply time', () => {
   const TRICKY = ['main', 'a./b', 'a.lock./b', 'a.lock.lock', '@', '@@', 'a@{b', '@}', 'refs/x', 'refs.x/y', 'HEAD', 'x/HEAD', '-x', 'a/-x', 'a//b', 'a/', '.a', 'a/.b', 'a.', 'x.lock', 'lock', 'a\u0000b', 'a\u007fb', 'a\tb'];
 
   it('the API server (Go RE2 and CEL) refuses exactly the branch names the hook refuses', async () => {
-    const names = [...TRICKY, ...generated(380, ALPHABET, 42)];
+    const names = [...TRICKY, ...generatedNames(380, ALPHABET, 42, 8)];
     const mismatches: string[] = [];
     for (let start = 0; start < names.length; start += 20) {
       const chunk = names.slice(start, start + 20);
@@ -216,7 +198,7 @@ describe('branch names and build paths at apply time', () => {
   });
 
   it('the API server refuses exactly the preview globs the hook refuses', async () => {
-    const globs = [...TRICKY, '*', '**', 'feature/*', '*.lock', '-*', ...generated(300, ALPHABET, 7)];
+    const globs = [...TRICKY, '*', '**', 'feature/*', '*.lock', '-*', ...generatedNames(300, ALPHABET, 7, 8)];
     const mismatches: string[] = [];
     for (let start = 0; start < globs.length; start += 32) {
       const chunk = globs.slice(start, start + 32);
@@ -232,7 +214,7 @@ describe('branch names and build paths at apply time', () => {
   });
 
   it('the API server refuses exactly the build contexts the hook refuses', async () => {
-    const paths = ['', '.', '..', '...', '../', 'a/..', 'a/../b', '..a', 'a//b', 'a/', '/a', 'a\\b', 'a b', 'é/ü', ...generated(150, ['a', '.', '/', '\\', ' ', 'é', '-'], 5)];
+    const paths = ['', '.', '..', '...', '../', 'a/..', 'a/../b', '..a', 'a//b', 'a/', '/a', 'a\\b', 'a b', 'é/ü', ...generatedNames(150, ['a', '.', '/', '\\', ' ', 'é', '-'], 5, 8)];
     const mismatches: string[] = [];
     for (const context of paths) {
       const answer = await createDryRun(project('context-sweep', { build: { strategy: 'dockerfile', context } }));

@@ -7,13 +7,14 @@
 
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
+import { connect, type AddressInfo, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect as tlsConnect } from 'node:tls';
 import { afterEach, describe, expect, it } from 'vitest';
 import { environmentRequest, rawExchange, rawPost, testApp, type TestApp } from '../support/app.ts';
 import type { Config } from '../../hooks/server/config.ts';
+import { freePorts } from '../k8s/cluster.ts';
 
 const root = join(import.meta.dirname, '..', '..');
 const SHORT: Partial<Config> = { httpHeadersTimeoutSeconds: 1, httpRequestTimeoutSeconds: 2, httpKeepAliveTimeoutSeconds: 1 };
@@ -171,18 +172,8 @@ describe('over HTTPS', () => {
 });
 
 describe('the service process', () => {
-  async function freePort(): Promise<number> {
-    return new Promise((resolve, reject) => {
-      const server = createServer();
-      server.listen(0, '127.0.0.1', () => {
-        const address = server.address();
-        server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
-      });
-    });
-  }
-
   it('applies the limits from KAPSA_HTTP_* to the hook port and to the separate metrics port', async () => {
-    const [port, metricsPort] = [await freePort(), await freePort()];
+    const [port = 0, metricsPort = 0] = await freePorts(2);
     const child = spawn(join(root, 'node_modules', '.bin', 'node'), [join(root, 'hooks', 'main.ts')], {
       env: {
         ...process.env,
