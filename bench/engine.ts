@@ -35,6 +35,9 @@ export const ENGINE_QUICK: EnginePlan = { pushes: 2, projectApplies: 2, scaleSiz
 /** The settings the figures depend on; the report states them. */
 export const ENGINE_SETTINGS = {
   pollIntervalSeconds: 10,
+  // The scale Projects poll at Kapsa's default: at 10 s, 1,000 Projects would measure the poller
+  // alone, and a platform that wants pushes in seconds uses the push receiver, not a short interval.
+  scalePollIntervalSeconds: 60,
   gitPollerResyncSeconds: 30,
   buildMs: 500,
   metacontrollerWorkers: 5,
@@ -101,13 +104,13 @@ async function hookCounter(hookUrl: string, name: string): Promise<Record<string
 
 const total = (counts: Record<string, number>) => Object.values(counts).reduce((a, b) => a + b, 0);
 
-function project(name: string, repositoryUrl: string, environments: string[], previews: boolean): KubeObject {
+function project(name: string, repositoryUrl: string, environments: string[], previews: boolean, pollIntervalSeconds = ENGINE_SETTINGS.pollIntervalSeconds): KubeObject {
   return {
     apiVersion: API_VERSION,
     kind: 'Project',
     metadata: { name },
     spec: {
-      repository: { url: repositoryUrl, branch: 'main', pollInterval: `${ENGINE_SETTINGS.pollIntervalSeconds}s` },
+      repository: { url: repositoryUrl, branch: 'main', pollInterval: `${pollIntervalSeconds}s` },
       build: { strategy: 'buildpacks' },
       registry: { name: 'main', imageRepository: `bench/${name}` },
       domain: { subdomain: name, domainPoolRef: { name: 'apps' } },
@@ -173,7 +176,7 @@ async function directApply(client: KubeClient, namespace: string, source: string
 
 export async function engineBenchmark(plan: EnginePlan, log: (line: string) => void): Promise<EngineResult> {
   const largest = Math.max(...plan.scaleSizes);
-  const engine: Engine = await startEngine({ kapsaEnv: { KAPSA_LOG_LEVEL: 'warn' }, nodePods: largest * 3 + 500, progress: (line) => log(`engine: ${line}`) });
+  const engine: Engine = await startEngine({ kapsaEnv: { KAPSA_LOG_LEVEL: 'warn' }, nodePods: largest * 3 + 500, watchCache: true, progress: (line) => log(`engine: ${line}`) });
   let git: GitServer | undefined;
   let registry: RegistryServer | undefined;
   const client = new KubeClient(engine.kube);
@@ -241,13 +244,19 @@ export async function engineBenchmark(plan: EnginePlan, log: (line: string) => v
       for (let index = 0; index < size; index++) names.push(`scale-${index}`);
       const fresh = names.slice(applied);
       for (let offset = 0; offset < fresh.length; offset += 20) {
-        await Promise.all(fresh.slice(offset, offset + 20).map((name) => client.apply(project(name, url, ['dev', 'staging', 'prod'], false), { fieldManager: MANAGER, force: true })));
+        await Promise.all(fresh.slice(offset, offset + 20).map((name) => client.apply(project(name, url, ['dev', 'staging', 'prod'], false, ENGINE_SETTINGS.scalePollIntervalSeconds), { fieldManager: MANAGER, force: true })));
       }
       applied = size;
+      let reported = performance.now();
       await waitFor(
         async () => {
           const list = await client.list(API_VERSION, 'Project');
           const readyCount = list.items.filter((item) => item.metadata.name?.startsWith('scale-') && hasCondition(item, 'Ready')).length;
+          // A long wait says how far it got, so a stalled run can be told from a slow one.
+          if (performance.now() - reported > 30_000) {
+            reported = performance.now();
+            log(`engine: ${readyCount}/${size} Projects Ready after ${((reported - started) / 1000).toFixed(0)} s`);
+          }
           return readyCount >= size;
         },
         { timeoutMs: 3_600_000, intervalMs: Math.max(1000, size * 5), description: `${size} Projects Ready` },
@@ -323,9 +332,9 @@ export function engineSection(plan: EnginePlan, result: EngineResult): string[] 
   return [
     SECTIONS.engine,
     '',
-    `The e2e control plane (kube-apiserver, controller-manager, scheduler, one kwok node, Metacontroller with ${ENGINE_SETTINGS.metacontrollerWorkers} workers per controller, the service as its own process), ` +
+    `The e2e control plane (kube-apiserver with its watch cache on as in a real cluster, controller-manager, scheduler, one kwok node, Metacontroller with ${ENGINE_SETTINGS.metacontrollerWorkers} workers per controller, the service as its own process), ` +
       `a real git server and the distribution registry; kpack, cert-manager and the ingress controller are the stand-ins of test/e2e/stand-ins.ts (a build takes ${ENGINE_SETTINGS.buildMs} ms). ` +
-      `Poll interval ${ENGINE_SETTINGS.pollIntervalSeconds} s, git-poller resync floor ${ENGINE_SETTINGS.gitPollerResyncSeconds} s, the poller asks to be called again when the interval ends.`,
+      `Poll interval ${ENGINE_SETTINGS.pollIntervalSeconds} s for the push and apply figures and ${ENGINE_SETTINGS.scalePollIntervalSeconds} s (Kapsa's default) for the scale table, git-poller resync floor ${ENGINE_SETTINGS.gitPollerResyncSeconds} s, the poller asks to be called again when the interval ends.`,
     '',
     table(
       ['what', 'samples', 'median', 'p95', 'floor median', 'floor p95', 'median / floor'],

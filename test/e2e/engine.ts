@@ -65,6 +65,8 @@ export interface EngineOptions {
   keepLogs?: boolean;
   /** Pods the fake node takes (the benchmark runs thousands). */
   nodePods?: number;
+  /** The API server's watch cache (see ClusterOptions); the tests keep it off. */
+  watchCache?: boolean;
 }
 
 export async function startEngine(options: EngineOptions = {}): Promise<Engine> {
@@ -76,7 +78,7 @@ export async function startEngine(options: EngineOptions = {}): Promise<Engine> 
   };
   const binaries = await ensureBinaries(['kube-controller-manager', 'kube-scheduler', 'kwok', 'metacontroller']);
   step('control-plane binaries ready');
-  const cluster = await startCluster();
+  const cluster = await startCluster({ watchCache: options.watchCache ?? false });
   step(`kube-apiserver ready at ${cluster.url}`);
   const dir = mkdtempSync(join(tmpdir(), 'kapsa-engine-'));
   const procs: ChildProcess[] = [];
