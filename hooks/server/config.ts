@@ -69,7 +69,8 @@ const receiverUrl: Parser<string> = (raw, variable) => {
   }
   const loopback = url.hostname === 'localhost' || url.hostname === '127.0.0.1' || url.hostname === '[::1]';
   if (url.protocol !== 'https:' && !(url.protocol === 'http:' && loopback)) return fail(variable, `must be an https URL (http only for localhost), got "${raw}"`);
-  if (url.username !== '' || url.password !== '' || url.search !== '' || url.hash !== '') return fail(variable, `must carry no credentials, query or fragment, got "${raw}"`);
+  // Not echoed: a URL with credentials in it should not end up in a crash log.
+  if (url.username !== '' || url.password !== '' || url.search !== '' || url.hash !== '') return fail(variable, 'must carry no credentials, query or fragment');
   return `${url.origin}${url.pathname.replace(/\/+$/, '')}`;
 };
 

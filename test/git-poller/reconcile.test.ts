@@ -256,5 +256,7 @@ describe('through the service', () => {
       expect(() => loadConfig({ [variable]: value }), `${variable}=${value}`).toThrow(ConfigError);
       expect(() => loadConfig({ [variable]: value })).toThrow(message);
     }
+    expect(() => loadConfig({ KAPSA_RECEIVER_URL: 'https://user:pw@kapsa.example.com' })).not.toThrow(/pw/);
+    expect(() => loadConfig({ KAPSA_RECEIVER_KEY: 'a-secret-but-short' })).not.toThrow(/a-secret-but-short/);
   });
 });
