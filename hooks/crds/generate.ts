@@ -5,7 +5,7 @@ import { EnvironmentSpec } from '../environment/types.ts';
 import { REFUSED_INVISIBLE_RANGES } from '../lib/git-refs.ts';
 import { GROUP } from '../lib/labels.ts';
 import { DNS_LABEL_PATTERN } from '../lib/names.ts';
-import { ProjectSpec } from '../project/types.ts';
+import { ProjectSpec, ProjectStatus } from '../project/types.ts';
 import { RegistrySpec } from '../registry/spec.ts';
 
 /**
@@ -30,6 +30,8 @@ interface KindDefinition {
   spec: TSchema;
   columns: PrinterColumn[];
   statusDescription: string;
+  /** Status fields with a schema; every other status field is preserved as written. */
+  status?: TSchema;
   rootRules?: Array<{ rule: string; message: string }>;
 }
 
@@ -58,6 +60,7 @@ export const KINDS: KindDefinition[] = [
       ageColumn,
     ],
     statusDescription: 'What Kapsa observed: conditions, environments and their URLs, builds.',
+    status: ProjectStatus,
     rootRules: [
       {
         rule: `self.metadata.name.size() <= 63 && self.metadata.name.matches('${DNS_LABEL_PATTERN}')`,
@@ -152,6 +155,7 @@ export function customResourceDefinition(definition: KindDefinition): Record<str
       status: {
         type: 'object',
         description: definition.statusDescription,
+        ...(definition.status ? { properties: plainSchema(definition.status).properties } : {}),
         'x-kubernetes-preserve-unknown-fields': true,
       },
     },

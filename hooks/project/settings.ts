@@ -12,6 +12,10 @@ export interface ProjectSettings {
   ingressClass: string;
   defaultPollIntervalSeconds: number;
   rolloutTimeoutSeconds: number;
+  /** Derives each Project's push-webhook token; empty when push webhooks are off. */
+  receiverKey: string;
+  /** Base URL forges send pushes to; empty when unknown. */
+  receiverUrl: string;
 }
 
 export function projectSettings(config: Config): ProjectSettings {
@@ -26,6 +30,8 @@ export function projectSettings(config: Config): ProjectSettings {
     ingressClass: config.ingressClass,
     defaultPollIntervalSeconds: config.defaultPollIntervalSeconds,
     rolloutTimeoutSeconds: config.reconciliationTimeoutSeconds,
+    receiverKey: config.receiverKey,
+    receiverUrl: config.receiverUrl,
   };
 }
 

@@ -45,6 +45,7 @@ import { judgeHeads, observedRefs, pollError, runningBranches } from './refs.ts'
 import { namespaceReservation, projectNamespace, type ProjectSettings } from './settings.ts';
 import type { ProjectSpec } from './types.ts';
 import { validateProject } from './validate.ts';
+import { projectWebhook } from './webhook.ts';
 
 const poolValidator = compileValidator(DomainPoolSchema);
 const registryValidator = compileValidator(RegistrySchema);
@@ -265,7 +266,15 @@ export function syncProject(request: CompositeSyncRequest, context: ProjectSyncC
     const message = describeErrors(validation.errors);
     conditions.set('Ready', 'False', 'InvalidSpec', message);
     conditions.set('InvalidSpec', 'True', 'InvalidSpec', message);
-    return finish(request, context, conditions, keepAll(request.children), { phase: 'Failed', ...carriedStatus(parent) });
+    // The webhook Secret needs nothing from the spec: it follows the key (rotation) even now, but
+    // only into a namespace this Project already has.
+    const namespace = projectNamespace(name, settings);
+    const webhook = observedByName(request, 'Namespace', 'v1').has(namespace) ? projectWebhook(parent, namespace, settings) : undefined;
+    return finish(request, context, conditions, withKept(webhook ? [webhook.secret] : [], keepAll(request.children)), {
+      phase: 'Failed',
+      ...carriedStatus(parent),
+      ...(webhook ? { webhook: webhook.status } : {}),
+    });
   }
   conditions.set('InvalidSpec', 'False', 'Valid', 'the spec is valid');
   const spec = validation.spec;
@@ -295,6 +304,8 @@ export function syncProject(request: CompositeSyncRequest, context: ProjectSyncC
 
   const children: KubeObject[] = [desiredNamespace(model)];
   const kept: KubeObject[] = [];
+  const webhook = projectWebhook(parent, namespace, settings);
+  if (webhook) children.push(webhook.secret);
 
   // Credentials.
   const registry = resolveRegistry(request, model, settings, conditions);
@@ -529,6 +540,7 @@ export function syncProject(request: CompositeSyncRequest, context: ProjectSyncC
     fields.expiredPreviews = previewPlan.expired;
   }
   fields.builds = history;
+  if (webhook) fields.webhook = webhook.status;
   return finish(request, context, conditions, withKept(children, kept), fields, previewPlan.resyncAfterSeconds);
 }
 

@@ -231,3 +231,22 @@ export const ProjectSpec = Type.Object(
 
 export type ProjectSpec = Static<typeof ProjectSpec>;
 export type ProjectEnvironmentSpec = Static<typeof ProjectEnvironment>;
+
+/**
+ * The parts of a Project's status that have a schema. The rest of the status is kept as the hook
+ * writes it (the CRD preserves unknown status fields).
+ */
+export const ProjectStatus = Type.Object(
+  {
+    webhook: Type.Optional(
+      Type.Object(
+        {
+          url: Type.Optional(Type.String({ maxLength: 2048, description: 'Where the forge sends push events (`<KAPSA_RECEIVER_URL>/receivers/projects/<project>`); absent while KAPSA_RECEIVER_URL is unset.' })),
+          secretName: Type.String({ maxLength: 253, description: 'Secret in the project namespace whose `token` key is the secret to give the forge (never shown here).' }),
+        },
+        { description: 'Push webhook of this Project; present when Kapsa has a receiver key (KAPSA_RECEIVER_KEY).' },
+      ),
+    ),
+  },
+  { description: 'What Kapsa observed: conditions, environments and their URLs, builds.' },
+);

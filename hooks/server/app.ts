@@ -1,6 +1,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import Fastify, { LogController, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import { projectWebhookToken } from '../lib/repository-identity.ts';
 import { MAX_NESTING_DEPTH, nestedDeeperThan } from '../lib/schema.ts';
 import type { Config } from './config.ts';
 import { pickReplyFields, REQUEST_SCHEMAS } from './envelopes.ts';
@@ -150,11 +151,11 @@ export function buildApp(options: AppOptions): KapsaApp {
       return refuse(request, reply, 400, `${where} ${first?.message ?? 'is invalid'}`);
     }
     if (statusCode >= 400 && statusCode < 500) {
-      return refuse(request, reply, statusCode, scrub(oneLine(error.message), secretValues(request.body)));
+      return refuse(request, reply, statusCode, scrub(oneLine(error.message), [...secretValues(request.body), ...receiverSecrets(config, request.body)]));
     }
     // Redaction works on field paths, not on text: an error message can quote what it failed on
     // (JSON.parse does), so every Secret value of the request is scrubbed from it first.
-    request.log.error({ err: scrubbedError(error, secretValues(request.body)) }, 'hook failed');
+    request.log.error({ err: scrubbedError(error, [...secretValues(request.body), ...receiverSecrets(config, request.body)]) }, 'hook failed');
     return reply.code(500).send({ error: 'Internal Server Error', message: 'the hook failed; see the service log' });
   });
 
@@ -258,6 +259,23 @@ export function secretValues(body: unknown): string[] {
   }
   // Longest first, so a value that contains another is replaced whole.
   return [...values].sort((a, b) => b.length - a.length);
+}
+
+/**
+ * Secrets a hook holds that its request does not carry: the receiver key, and the webhook token of
+ * the Project the request is about (derived from its uid), as text and base64.
+ */
+export function receiverSecrets(config: Pick<Config, 'receiverKey'>, body: unknown): string[] {
+  if (config.receiverKey === '') return [];
+  const values = [config.receiverKey];
+  const record = typeof body === 'object' && body !== null ? (body as Record<string, unknown>) : {};
+  for (const field of ['parent', 'object']) {
+    const metadata = (record[field] as { metadata?: { uid?: unknown } } | undefined)?.metadata;
+    if (typeof metadata?.uid !== 'string') continue;
+    const token = projectWebhookToken(config.receiverKey, metadata.uid);
+    values.push(token, Buffer.from(token).toString('base64'));
+  }
+  return values.sort((a, b) => b.length - a.length);
 }
 
 function scrub(text: string, secrets: readonly string[]): string {

@@ -54,6 +54,26 @@ const list: Parser<string[]> = (raw) =>
 const namespacePrefix: Parser<string> = (raw, variable) =>
   raw === '' || /^[a-z0-9]([-a-z0-9]*)?$/.test(raw) ? raw : fail(variable, `must be lowercase letters, digits and dashes, got "${raw}"`);
 
+/** Shorter keys could be guessed offline from one Project's token. */
+const RECEIVER_KEY_MIN_LENGTH = 32;
+const receiverKey: Parser<string> = (raw, variable) =>
+  raw === '' || raw.length >= RECEIVER_KEY_MIN_LENGTH ? raw : fail(variable, `must be at least ${RECEIVER_KEY_MIN_LENGTH} characters (or empty to turn push webhooks off)`);
+/** Where forges reach the service; only ever shown to tenants, so it must be an absolute base URL. */
+const receiverUrl: Parser<string> = (raw, variable) => {
+  if (raw === '') return raw;
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    return fail(variable, `must be an absolute https URL such as https://kapsa.example.com, got "${raw}"`);
+  }
+  const loopback = url.hostname === 'localhost' || url.hostname === '127.0.0.1' || url.hostname === '[::1]';
+  if (url.protocol !== 'https:' && !(url.protocol === 'http:' && loopback)) return fail(variable, `must be an https URL (http only for localhost), got "${raw}"`);
+  // Not echoed: a URL with credentials in it should not end up in a crash log.
+  if (url.username !== '' || url.password !== '' || url.search !== '' || url.hash !== '') return fail(variable, 'must carry no credentials, query or fragment');
+  return `${url.origin}${url.pathname.replace(/\/+$/, '')}`;
+};
+
 interface Setting<T> {
   variable: string;
   default: string;
@@ -95,6 +115,9 @@ export const SETTINGS = {
   registryProbeTimeoutSeconds: setting('KAPSA_REGISTRY_PROBE_TIMEOUT', '5s', 'Time limit of one registry check.', durationSeconds(1)),
   webhookToken: setting('KAPSA_WEBHOOK_TOKEN', '', 'Bearer token every `/hooks/*` request must carry; no check when empty.', text),
   webhookTokenFile: setting('KAPSA_WEBHOOK_TOKEN_FILE', '', 'File holding the bearer token (wins over KAPSA_WEBHOOK_TOKEN).', text),
+  receiverKey: setting('KAPSA_RECEIVER_KEY', '', "Key every Project's push-webhook token is derived from (at least 32 characters); push webhooks are off and no `kapsa-webhook` Secret is made when empty.", receiverKey),
+  receiverUrl: setting('KAPSA_RECEIVER_URL', '', 'Public base URL where forges reach the service (https); a Project\'s webhook URL is `<this>/receivers/projects/<project>`.', receiverUrl),
+  reconcileMinIntervalSeconds: setting('KAPSA_RECONCILE_MIN_INTERVAL', '5s', 'At most one forced poll (reconcile request or push) per repository per this interval.', durationSeconds(1, 3600)),
   tlsCertFile: setting('KAPSA_TLS_CERT_FILE', '', 'Serve HTTPS with this certificate (PEM); plain HTTP when empty.', text),
   tlsKeyFile: setting('KAPSA_TLS_KEY_FILE', '', 'Private key of KAPSA_TLS_CERT_FILE.', text),
   // Metacontroller calls every hook with `timeout: 30s` over keep-alive connections of Go's default

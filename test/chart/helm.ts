@@ -102,6 +102,7 @@ MIIBhTCCASugAwIBAgIUKapsaTestCertificateForChartValues0wCgYIKoZIzj0EAwIw
 /** Values that turn every optional feature on. */
 export const ALL_FEATURES: Record<string, unknown> = {
   webhookAuth: { enabled: true },
+  receiver: { keySecretRef: { name: 'kapsa-receiver-key' } },
   tls: { enabled: true, certManager: { enabled: true, issuerRef: { name: 'kapsa-ca', kind: 'Issuer' } } },
   networkPolicy: { enabled: true, metricsFrom: [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'monitoring' } } }] },
   metrics: { serviceMonitor: { enabled: true, labels: { release: 'prometheus' } } },
