@@ -7,6 +7,8 @@ import { pickReplyFields, REQUEST_SCHEMAS } from './envelopes.ts';
 import type { Logger } from './logger.ts';
 import { createMetrics, type Metrics } from './metrics.ts';
 import { hookRoutes, type HookRoute } from './routes.ts';
+import type { ProjectStore } from '../receiver/projects.ts';
+import { registerReceiver } from '../receiver/routes.ts';
 
 export interface AppOptions {
   config: Config;
@@ -20,6 +22,8 @@ export interface AppOptions {
   clock?: () => Date;
   /** Serve HTTPS with this certificate and key (PEM). */
   https?: { cert: Buffer; key: Buffer };
+  /** The API access of the push-webhook receiver; it answers 404 without one (or without a key). */
+  projectStore?: ProjectStore;
 }
 
 export interface KapsaApp extends FastifyInstance {
@@ -184,6 +188,15 @@ export function buildApp(options: AppOptions): KapsaApp {
       return metrics.registry.metrics();
     });
   }
+
+  // The receiver's own context has no TypeBox schemas; the plain instance type is enough for it.
+  registerReceiver(app as unknown as FastifyInstance, {
+    receiverKey: config.receiverKey,
+    bodyLimitBytes: config.receiverBodyLimitBytes,
+    ...(options.projectStore ? { store: options.projectStore } : {}),
+    registry: metrics.registry,
+    clock,
+  });
 
   const routes = options.routes ?? hookRoutes({ config, metrics, clock });
   for (const route of routes) {
