@@ -17,10 +17,18 @@
  *    than its `waitMs` (for a slot or for an in-flight poll): then it gets a `Timeout` outcome, which
  *    is not cached, while the poll itself carries on and its result is cached for the next call.
  *  - `resyncAfterSeconds`: when this key is due again for this caller's interval.
+ *  - Reconcile requests (a caller passing `reconcile`): answered only by a poll that began after
+ *    this process first saw the request, past the interval, the cache and the backoff. Forced polls
+ *    of one repository (normalised URL + credentials, so spellings of one URL share the bound) start
+ *    at most once per `reconcileMinIntervalSeconds`; a request that a poll cannot answer yet (the
+ *    last one began before it was seen, e.g. a second push 2s after a forced poll) is not answered
+ *    with the old result: it waits, with a resync at the end of the window. Requests seen before a
+ *    poll begins all share it.
  *
  * The clock (`now`) is injected; waiting deadlines use real timers.
  */
 import { createHash, createHmac, randomBytes } from 'node:crypto';
+import { normalizeRepositoryUrl } from '../lib/repository-identity.ts';
 import { redactUrl } from './egress.ts';
 import type { GitCredentials, PollOutcome } from './remote.ts';
 
@@ -39,6 +47,8 @@ export interface PollSchedulerOptions {
   maxEntries?: number;
   /** HMAC key for credential identities. Default: random per process. */
   keySecret?: Uint8Array | string;
+  /** At most one forced poll per repository per this many seconds. Default 5. */
+  reconcileMinIntervalSeconds?: number;
 }
 
 export interface PollRequest {
@@ -50,6 +60,11 @@ export interface PollRequest {
   waitMs: number;
   /** Runs the poll; must settle by itself (it carries its own timeout). */
   poll: () => Promise<PollOutcome>;
+  /**
+   * A reconcile request to answer: any string naming the request (the Project and its requested
+   * value); only compared. The same string twice is the same request.
+   */
+  reconcile?: string;
 }
 
 export type PollSource = 'polled' | 'shared' | 'cached' | 'deadline';
@@ -61,12 +76,19 @@ export interface ScheduledPoll {
   /** Seconds until the key is due again (at least 1). */
   resyncAfterSeconds: number;
   key: string;
+  /**
+   * Only for a reconcile request: `handled` when the outcome comes from a poll that began after the
+   * request was first seen; `waiting` when it is older (the request is answered at the resync).
+   */
+  reconcile?: 'handled' | 'waiting';
 }
 
 interface Entry {
   outcome?: PollOutcome;
   /** When the last poll finished (ms). */
   polledAt?: number;
+  /** When the last finished poll began talking to the server, after its wait for a slot (a tick). */
+  startedAt?: number;
   failures: number;
   inFlight?: Promise<PollOutcome>;
   lastUsed: number;
@@ -108,6 +130,16 @@ export class PollScheduler {
   private readonly retryAfterDeadlineSeconds: number;
   private readonly maxEntries: number;
   private readonly keySecret: Uint8Array | string;
+  private readonly reconcileMinIntervalMs: number;
+  /** Repository (normalised URL + credentials) → when its last forced poll was started (ms). */
+  private readonly forcedAt = new Map<string, number>();
+  /** Digest of key + reconcile request → when this process first saw that request (a tick). */
+  private readonly requestsSeen = new Map<string, number>();
+  /**
+   * Orders "request seen" against "poll began" exactly: a millisecond clock cannot tell which came
+   * first within one millisecond, and a clock may step back.
+   */
+  private tick = 0;
 
   constructor(options: PollSchedulerOptions = {}) {
     this.now = options.now ?? Date.now;
@@ -117,6 +149,7 @@ export class PollScheduler {
     this.retryAfterDeadlineSeconds = options.retryAfterDeadlineSeconds ?? 5;
     this.maxEntries = options.maxEntries ?? 10_000;
     this.keySecret = options.keySecret ?? randomBytes(32);
+    this.reconcileMinIntervalMs = (options.reconcileMinIntervalSeconds ?? 5) * 1000;
   }
 
   /** Polls running now / waiting for a slot (for metrics and tests). */
@@ -132,15 +165,26 @@ export class PollScheduler {
 
   /** The cache key: safe to log (no secret, no userinfo). */
   keyFor(url: string, credentials: GitCredentials | undefined): string {
-    const base = redactUrl(url).replace(/\/+$/, '');
-    if (!credentials) return `${base}#anonymous`;
-    const mac = createHmac('sha256', this.keySecret)
+    return `${redactUrl(url).replace(/\/+$/, '')}#${this.credentialIdentity(credentials)}`;
+  }
+
+  /**
+   * The key the forced-poll bound is kept under: every spelling of one repository with the same
+   * credentials shares it. The cache stays per spelling, since a case-sensitive server may serve
+   * different repositories under names that normalise alike.
+   */
+  repositoryKeyFor(url: string, credentials: GitCredentials | undefined): string {
+    return `${normalizeRepositoryUrl(url) ?? redactUrl(url).replace(/\/+$/, '')}#${this.credentialIdentity(credentials)}`;
+  }
+
+  private credentialIdentity(credentials: GitCredentials | undefined): string {
+    if (!credentials) return 'anonymous';
+    return createHmac('sha256', this.keySecret)
       .update(credentials.username)
       .update('\0')
       .update(credentials.password)
       .digest('hex')
       .slice(0, 16);
-    return `${base}#${mac}`;
   }
 
   /** Deterministic factor in [1 - jitterRatio, 1 + jitterRatio] for a repository. */
@@ -182,6 +226,7 @@ export class PollScheduler {
       this.evict();
     }
     entry.lastUsed = now;
+    if (request.reconcile !== undefined) return this.runReconcile(request, key, entry, jitter);
 
     if (!entry.inFlight && entry.outcome) {
       const remaining = this.remaining(entry, request, jitter, now);
@@ -214,8 +259,86 @@ export class PollScheduler {
     return { outcome: result, source, resyncAfterSeconds: this.resyncSeconds(remaining), key };
   }
 
+  /**
+   * Answers a reconcile request with a poll that began after the request was first seen: a
+   * finished one, the one in flight once it finishes, a poll that is due anyway, or a forced poll
+   * when the repository's window allows one; otherwise the cached outcome, marked `waiting`.
+   */
+  private async runReconcile(request: PollRequest, key: string, entry: Entry, jitter: number): Promise<ScheduledPoll> {
+    const seen = this.firstSeen(key, request.reconcile ?? '');
+    const repository = this.repositoryKeyFor(request.url, request.credentials);
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<'deadline'>((resolve) => {
+      timer = setTimeout(() => resolve('deadline'), Math.max(0, request.waitMs));
+    });
+    let source: PollSource = 'cached';
+    try {
+      for (;;) {
+        if (entry.inFlight) {
+          const result = await Promise.race([entry.inFlight, deadline]);
+          if (result === 'deadline') {
+            return {
+              outcome: { ok: false, reason: 'Timeout', message: `poll did not finish within ${Math.round(request.waitMs)}ms (waiting for a poll slot or a slow server)` },
+              source: 'deadline',
+              resyncAfterSeconds: this.retryAfterDeadlineSeconds,
+              key,
+              reconcile: 'waiting',
+            };
+          }
+          if (source !== 'polled') source = 'shared';
+          continue;
+        }
+        const now = this.now();
+        if (entry.outcome && entry.startedAt !== undefined && entry.startedAt >= seen) {
+          return { outcome: entry.outcome, source, resyncAfterSeconds: this.resyncSeconds(this.remaining(entry, request, jitter, now)), key, reconcile: 'handled' };
+        }
+        if (!entry.outcome || this.remaining(entry, request, jitter, now) === 0) {
+          // Due by its interval anyway: an ordinary poll answers the request and spends no window.
+          entry.inFlight = this.execute(entry, request.poll);
+          source = 'polled';
+          continue;
+        }
+        const windowLeft = (this.forcedAt.get(repository) ?? -Infinity) + this.reconcileMinIntervalMs - now;
+        if (windowLeft > 0) {
+          return { outcome: entry.outcome, source: 'cached', resyncAfterSeconds: this.resyncSeconds(windowLeft), key, reconcile: 'waiting' };
+        }
+        this.forcedAt.set(repository, now);
+        this.pruneForced(now);
+        entry.inFlight = this.execute(entry, request.poll);
+        source = 'polled';
+      }
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /**
+   * When this process first saw a request. Kept after it is answered, so a retry of the same call
+   * (Metacontroller lost the update to a conflict) is answered from the cache instead of waiting.
+   */
+  private firstSeen(key: string, reconcile: string): number {
+    const id = createHash('sha256').update(key).update('\0').update(reconcile).digest('base64');
+    const seen = this.requestsSeen.get(id);
+    if (seen !== undefined) return seen;
+    const now = ++this.tick;
+    this.requestsSeen.set(id, now);
+    // Oldest first: a Map iterates in insertion order.
+    for (const old of this.requestsSeen.keys()) {
+      if (this.requestsSeen.size <= this.maxEntries) break;
+      this.requestsSeen.delete(old);
+    }
+    return now;
+  }
+
+  /** Windows that have ended bound nothing; dropped once the map is large. */
+  private pruneForced(now: number): void {
+    if (this.forcedAt.size <= this.maxEntries) return;
+    for (const [repository, at] of this.forcedAt) if (now - at >= this.reconcileMinIntervalMs) this.forcedAt.delete(repository);
+  }
+
   private async execute(entry: Entry, poll: () => Promise<PollOutcome>): Promise<PollOutcome> {
     await this.semaphore.acquire();
+    const startedAt = ++this.tick;
     let outcome: PollOutcome;
     try {
       outcome = await poll();
@@ -225,6 +348,7 @@ export class PollScheduler {
       this.semaphore.release();
     }
     entry.outcome = outcome;
+    entry.startedAt = startedAt;
     entry.polledAt = this.now();
     entry.failures = outcome.ok ? 0 : entry.failures + 1;
     entry.inFlight = undefined;

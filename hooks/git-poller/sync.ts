@@ -24,11 +24,20 @@
  * first push to an empty repository must be seen at the next interval.
  * No timestamps: nothing changes unless the observation changes.
  *
+ * Reconcile now: when `kapsa-project.io/reconcile-requested-at` holds a value other than
+ * `kapsa-project.io/reconcile-handled-at`, the repository is polled at once (past its interval,
+ * cache and backoff, within the scheduler's per-repository bound) and the reply sets handled to the
+ * requested value once a poll that began after the request was seen has finished, failed or not.
+ * A request the bound holds back is left unhandled with a resync at the end of the window, never
+ * answered with an older poll. The value is only compared and echoed, so one over 1 KiB is refused
+ * with a `poll-error` note instead of being copied into another annotation.
+ *
  * The request is Metacontroller's hook v2 decorator request `{controller, object, attachments,
  * related, finalizing}`; the HTTP layer has checked that the object is a Kubernetes object.
  */
 import { ANNOTATION_OBSERVED_REFS, ANNOTATION_OBSERVED_REFS_TRUNCATED, ANNOTATION_POLL_ERROR } from '../lib/labels.ts';
 import { isRecord } from '../lib/objects.ts';
+import { ANNOTATION_RECONCILE_HANDLED, ANNOTATION_RECONCILE_REQUESTED } from '../lib/repository-identity.ts';
 import type { DecoratorSyncRequest, DecoratorSyncResponse } from '../lib/hook.ts';
 import type { KubeObject, ObjectsByType } from '../lib/objects.ts';
 import { parseDurationSeconds } from '../lib/duration.ts';
@@ -43,6 +52,18 @@ export { ANNOTATION_OBSERVED_REFS, ANNOTATION_OBSERVED_REFS_TRUNCATED, ANNOTATIO
 
 /** Longest poll-error annotation message (annotation values are limited in total size). */
 const MAX_ERROR_LENGTH = 512;
+/** Longest reconcile request echoed into the handled annotation (all annotations share 256 KiB). */
+export const MAX_RECONCILE_REQUEST_BYTES = 1024;
+
+type ReconcileRequest = { value: string } | { oversizedBytes: number };
+
+/** The pending reconcile request of a Project; none when the annotation is absent, empty or already handled. */
+export function pendingReconcile(annotations: Record<string, string>): ReconcileRequest | undefined {
+  const requested = annotations[ANNOTATION_RECONCILE_REQUESTED];
+  if (typeof requested !== 'string' || requested === '' || requested === annotations[ANNOTATION_RECONCILE_HANDLED]) return undefined;
+  const bytes = Buffer.byteLength(requested, 'utf8');
+  return bytes > MAX_RECONCILE_REQUEST_BYTES ? { oversizedBytes: bytes } : { value: requested };
+}
 
 /** The reply always carries the annotations it manages and no attachments (none are declared). */
 export interface DecoratorResponse extends DecoratorSyncResponse {
@@ -119,15 +140,29 @@ export async function gitPollerSync(request: DecoratorSyncRequest, deps: GitPoll
     return { annotations: {}, attachments: [], finalized: true };
   }
 
+  const reconcile = pendingReconcile(previous);
+  const requested = reconcile && 'value' in reconcile ? reconcile.value : undefined;
+  // Set once the request has been acted on: a poll that began after it was seen, or a finding that
+  // no poll can be made (no URL, no credentials), which poll-error reports.
+  let handled = false;
+  const reply = (response: DecoratorResponse): DecoratorResponse => {
+    if (handled && requested !== undefined) response.annotations[ANNOTATION_RECONCILE_HANDLED] = requested;
+    if (reconcile && 'oversizedBytes' in reconcile && typeof response.annotations[ANNOTATION_POLL_ERROR] !== 'string') {
+      response.annotations[ANNOTATION_POLL_ERROR] =
+        `InvalidReconcileRequest: ${ANNOTATION_RECONCILE_REQUESTED} is ${reconcile.oversizedBytes} bytes, over the ${MAX_RECONCILE_REQUEST_BYTES} a request may have; it is ignored (use a timestamp)`;
+    }
+    return response;
+  };
   const fail = (reason: string, message: string, resyncAfterSeconds: number): DecoratorResponse => {
     const annotations: Record<string, string | null> = {};
     if (typeof previousRefs === 'string') annotations[ANNOTATION_OBSERVED_REFS] = previousRefs;
     annotations[ANNOTATION_POLL_ERROR] = `${reason}: ${truncateMessage(message)}`;
-    return { annotations, attachments: [], resyncAfterSeconds };
+    return reply({ annotations, attachments: [], resyncAfterSeconds });
   };
 
   const repository = isRecord(spec.repository) ? spec.repository : {};
   const url = typeof repository.url === 'string' ? repository.url : '';
+  handled = true;
   if (url === '') return fail('InvalidSpec', 'spec.repository.url is required', interval.seconds);
 
   const resolved = deps.resolveCredentials(project, request.related);
@@ -136,6 +171,7 @@ export async function gitPollerSync(request: DecoratorSyncRequest, deps: GitPoll
     return fail('CredentialsUnavailable', resolved.error, interval.seconds);
   }
   const credentials: GitCredentials | undefined = resolved;
+  handled = false;
 
   const poll = deps.poll ?? listBranchHeads;
   const scheduled = await deps.scheduler.run({
@@ -143,6 +179,8 @@ export async function gitPollerSync(request: DecoratorSyncRequest, deps: GitPoll
     credentials,
     intervalSeconds: interval.seconds,
     waitMs: deps.timeoutMs,
+    // The Project's uid (its name when it has none) keeps equal values on two Projects apart.
+    ...(requested !== undefined ? { reconcile: `${project.metadata?.uid ?? name ?? ''}\0${requested}` } : {}),
     poll: () =>
       poll({
         url,
@@ -154,11 +192,13 @@ export async function gitPollerSync(request: DecoratorSyncRequest, deps: GitPoll
       }),
   });
   const outcome: PollOutcome = scheduled.outcome;
+  handled = scheduled.reconcile === 'handled';
+  const forced = requested !== undefined ? { reconcile: scheduled.reconcile } : {};
   if (scheduled.source === 'polled') {
     deps.log?.info(
       outcome.ok
-        ? { project: name, repository: scheduled.key, branches: Object.keys(outcome.heads).length, protocolVersion: outcome.protocolVersion }
-        : { project: name, repository: scheduled.key, reason: outcome.reason, message: scrub(outcome.message, credentials) },
+        ? { project: name, repository: scheduled.key, branches: Object.keys(outcome.heads).length, protocolVersion: outcome.protocolVersion, ...forced }
+        : { project: name, repository: scheduled.key, reason: outcome.reason, message: scrub(outcome.message, credentials), ...forced },
       outcome.ok ? 'git poll succeeded' : 'git poll failed',
     );
   }
@@ -185,7 +225,7 @@ export async function gitPollerSync(request: DecoratorSyncRequest, deps: GitPoll
     [ANNOTATION_OBSERVED_REFS_TRUNCATED]: tracked.truncated > 0 ? String(tracked.truncated) : null,
     [ANNOTATION_POLL_ERROR]: interval.invalid ? `InvalidSpec: ${interval.invalid}` : missing ? `BranchNotFound: ${truncateMessage(missing)}` : null,
   };
-  return { annotations, attachments: [], resyncAfterSeconds: scheduled.resyncAfterSeconds };
+  return reply({ annotations, attachments: [], resyncAfterSeconds: scheduled.resyncAfterSeconds });
 }
 
 /** Names the environment branches the repository does not have, a bounded few of them. */

@@ -2,6 +2,7 @@ import type { CustomizeRequest, CustomizeResponse, DecoratorSyncRequest, Decorat
 import { API_VERSION, LABEL_DOMAIN_CLAIM, LABEL_DOMAIN_POOL, LABEL_REGISTRY_CREDENTIALS, LABEL_WILDCARD_POOL } from '../lib/labels.ts';
 import { isDnsLabel } from '../lib/names.ts';
 import { isRecord, objectsOfType, type KubeObject, type ObjectsByType, type Secret } from '../lib/objects.ts';
+import { LABEL_REPOSITORY, repositoryHash } from '../lib/repository-identity.ts';
 import { chooseGitSecret } from './children.ts';
 import { claimLabelValue } from './domain.ts';
 import { projectNamespace, type ProjectSettings } from './settings.ts';
@@ -95,14 +96,17 @@ export function gitCredentials(
 
 /**
  * The claim decorator: labels every Project with a hash of the hostname it claims and with its
- * pool, so competitors and pool members are selected by label instead of by listing every Project.
+ * pool, so competitors and pool members are selected by label instead of by listing every Project;
+ * and with a hash of its repository, so a push webhook finds the Projects of a repository the same way.
  */
 export function syncProjectClaims(request: DecoratorSyncRequest): DecoratorSyncResponse {
   const domain = domainOf(request.object);
+  const url = stringAt(request.object.spec, 'repository', 'url');
   return {
     labels: {
       [LABEL_DOMAIN_CLAIM]: domain ? claimLabelValue(domain.subdomain, domain.pool) : null,
       [LABEL_DOMAIN_POOL]: domain && isDnsLabel(domain.pool) ? domain.pool : null,
+      [LABEL_REPOSITORY]: (url && repositoryHash(url)) ?? null,
     },
   };
 }

@@ -46,10 +46,6 @@ const durationSeconds =
   };
 const dnsLabel: Parser<string> = (raw, variable) => (isDnsLabel(raw) ? raw : fail(variable, `must be a DNS label, got "${raw}"`));
 
-const RECEIVER_KEY_MIN_LENGTH = 32;
-const receiverKey: Parser<string> = (raw, variable) =>
-  raw === '' || raw.length >= RECEIVER_KEY_MIN_LENGTH ? raw : fail(variable, `must be at least ${RECEIVER_KEY_MIN_LENGTH} characters (or empty to turn push webhooks off)`);
-
 const list: Parser<string[]> = (raw) =>
   raw
     .split(',')
@@ -57,6 +53,25 @@ const list: Parser<string[]> = (raw) =>
     .filter((item) => item.length > 0);
 const namespacePrefix: Parser<string> = (raw, variable) =>
   raw === '' || /^[a-z0-9]([-a-z0-9]*)?$/.test(raw) ? raw : fail(variable, `must be lowercase letters, digits and dashes, got "${raw}"`);
+
+/** Shorter keys could be guessed offline from one Project's token. */
+const RECEIVER_KEY_MIN_LENGTH = 32;
+const receiverKey: Parser<string> = (raw, variable) =>
+  raw === '' || raw.length >= RECEIVER_KEY_MIN_LENGTH ? raw : fail(variable, `must be at least ${RECEIVER_KEY_MIN_LENGTH} characters (or empty to turn push webhooks off)`);
+/** Where forges reach the service; only ever shown to tenants, so it must be an absolute base URL. */
+const receiverUrl: Parser<string> = (raw, variable) => {
+  if (raw === '') return raw;
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    return fail(variable, `must be an absolute https URL such as https://kapsa.example.com, got "${raw}"`);
+  }
+  const loopback = url.hostname === 'localhost' || url.hostname === '127.0.0.1' || url.hostname === '[::1]';
+  if (url.protocol !== 'https:' && !(url.protocol === 'http:' && loopback)) return fail(variable, `must be an https URL (http only for localhost), got "${raw}"`);
+  if (url.username !== '' || url.password !== '' || url.search !== '' || url.hash !== '') return fail(variable, `must carry no credentials, query or fragment, got "${raw}"`);
+  return `${url.origin}${url.pathname.replace(/\/+$/, '')}`;
+};
 
 interface Setting<T> {
   variable: string;
@@ -99,6 +114,9 @@ export const SETTINGS = {
   registryProbeTimeoutSeconds: setting('KAPSA_REGISTRY_PROBE_TIMEOUT', '5s', 'Time limit of one registry check.', durationSeconds(1)),
   webhookToken: setting('KAPSA_WEBHOOK_TOKEN', '', 'Bearer token every `/hooks/*` request must carry; no check when empty.', text),
   webhookTokenFile: setting('KAPSA_WEBHOOK_TOKEN_FILE', '', 'File holding the bearer token (wins over KAPSA_WEBHOOK_TOKEN).', text),
+  receiverKey: setting('KAPSA_RECEIVER_KEY', '', "Key every Project's push-webhook token is derived from (at least 32 characters); push webhooks are off and no `kapsa-webhook` Secret is made when empty.", receiverKey),
+  receiverUrl: setting('KAPSA_RECEIVER_URL', '', 'Public base URL where forges reach the service (https); a Project\'s webhook URL is `<this>/receivers/projects/<project>`.', receiverUrl),
+  reconcileMinIntervalSeconds: setting('KAPSA_RECONCILE_MIN_INTERVAL', '5s', 'At most one forced poll (reconcile request or push) per repository per this interval.', durationSeconds(1, 3600)),
   tlsCertFile: setting('KAPSA_TLS_CERT_FILE', '', 'Serve HTTPS with this certificate (PEM); plain HTTP when empty.', text),
   tlsKeyFile: setting('KAPSA_TLS_KEY_FILE', '', 'Private key of KAPSA_TLS_CERT_FILE.', text),
   // Metacontroller calls every hook with `timeout: 30s` over keep-alive connections of Go's default
@@ -107,7 +125,6 @@ export const SETTINGS = {
   httpRequestTimeoutSeconds: setting('KAPSA_HTTP_REQUEST_TIMEOUT', '60s', "Time a client gets to send a whole request, body included; keep it above Metacontroller's hook timeout (30s).", durationSeconds(1, 3600)),
   httpKeepAliveTimeoutSeconds: setting('KAPSA_HTTP_KEEPALIVE_TIMEOUT', '95s', "How long an idle keep-alive connection stays open; above the 90s Metacontroller's HTTP client keeps one, so the client closes first.", durationSeconds(1, 3600)),
   httpMaxConnections: setting('KAPSA_HTTP_MAX_CONNECTIONS', '256', 'Open connections each server (hooks, metrics) accepts; more are closed at once.', integer(1, 65536)),
-  receiverKey: setting('KAPSA_RECEIVER_KEY', '', 'Key every Project\'s push-webhook token is derived from (at least 32 characters); push webhooks are off when empty.', receiverKey),
   // Forges send a few KiB per push (Bitbucket caps its payloads at 256 KiB); a body is held whole
   // in memory to check its signature, and anyone who can reach /receivers/ can send one.
   receiverBodyLimitBytes: setting('KAPSA_RECEIVER_BODY_LIMIT', '1048576', 'Largest push-webhook body, in bytes.', integer(1024, 32 * 1024 * 1024)),

@@ -51,7 +51,11 @@ export function hookRoutes({ config, metrics, clock = () => new Date() }: HookDe
   const projectPhases = new PhaseTracker(metrics.projectsTotal);
   const settings = projectSettings(config);
   // One scheduler per process: it is what keeps each repository to one poll per interval.
-  const scheduler = new PollScheduler({ maxConcurrent: config.gitMaxConcurrentPolls, now: () => clock().getTime() });
+  const scheduler = new PollScheduler({
+    maxConcurrent: config.gitMaxConcurrentPolls,
+    reconcileMinIntervalSeconds: config.reconcileMinIntervalSeconds,
+    now: () => clock().getTime(),
+  });
   return [
     {
       controller: 'project',

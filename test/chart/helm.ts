@@ -108,5 +108,5 @@ export const ALL_FEATURES: Record<string, unknown> = {
   projectNamespaceDefaults: { enabled: true, kyverno: { enabled: true } },
   config: { reservedNamespaces: ['shared', 'ops'], gitAllowedHosts: ['git.internal:443'], ingressClass: 'nginx' },
   extraEnv: [{ name: 'NODE_OPTIONS', value: '--enable-source-maps' }],
-  receiver: { enabled: true, ingress: { enabled: true, host: 'kapsa.example.com', className: 'nginx' } },
+  receiver: { enabled: true, keySecretRef: { name: 'kapsa-receiver-key' }, ingress: { enabled: true, host: 'kapsa.example.com', className: 'nginx' } },
 };
