@@ -311,6 +311,13 @@ describe('requests that change nothing', () => {
     expect(store.calls).toEqual([]);
   });
 
+  it('no content type at all', async () => {
+    const headers = signed('github', 'push', body, tokens['gh-shop'] as string);
+    delete headers['content-type'];
+    const reply = await refused('gh-shop', headers);
+    expect(reply.status).toBe(415);
+  });
+
   it('a form body without a payload field', async () => {
     const form = 'data=1';
     const headers = { ...signed('github', 'push', form, tokens['gh-shop'] as string), 'content-type': 'application/x-www-form-urlencoded' };
