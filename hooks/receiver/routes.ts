@@ -5,8 +5,9 @@
  * then is the body parsed. A verified push sets the reconcile annotation on every Project of that
  * repository that tracks a pushed branch; the git poller does the rest.
  */
+import { createHash } from 'node:crypto';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { Counter, type Registry } from 'prom-client';
+import type { Counter } from 'prom-client';
 import { trackedBranches } from '../git-poller/tracked.ts';
 import { isDnsLabel } from '../lib/names.ts';
 import { isRecord } from '../lib/objects.ts';
@@ -23,7 +24,7 @@ export interface ReceiverOptions {
   bodyLimitBytes: number;
   /** Needed when receiverKey is set. */
   store?: ProjectStore;
-  registry: Registry;
+  requests: Counter<'forge' | 'outcome'>;
   clock: () => Date;
   /** Overrides of the lookup cache's bounds, for tests. */
   lookup?: ConstructorParameters<typeof CachedProjectLookup>[1];
@@ -53,12 +54,7 @@ const NOT_VERIFIED = 'the signature does not match this Project\'s webhook token
  * token: the forge's signature is their authentication.
  */
 export function registerReceiver(app: FastifyInstance, options: ReceiverOptions): void {
-  const requests = new Counter({
-    name: 'kapsa_receiver_requests_total',
-    help: 'Push-webhook requests by forge (or unknown) and outcome.',
-    labelNames: ['forge', 'outcome'],
-    registers: [options.registry],
-  });
+  const requests = options.requests;
   const enabled = options.receiverKey !== '' && options.store !== undefined;
   const lookup = options.store ? new CachedProjectLookup(options.store, options.lookup) : undefined;
   const deliveries = new DeliveryMemory();
@@ -129,7 +125,7 @@ export function registerReceiver(app: FastifyInstance, options: ReceiverOptions)
           const replayKey = `${found.uid}/${verified.replayKey}`;
           if (!deliveries.remember(replayKey)) return answer(request, reply, forge, 'replayed', 409, 'this delivery was already received');
           try {
-            const handled = await handleVerified(request, reply, forge, kind, found, raw, delivery ?? verified.replayKey);
+            const handled = await handleVerified(request, reply, forge, kind, found, raw, deliveryLabel(delivery, verified.replayKey));
             return handled;
           } catch (error) {
             deliveries.forget(replayKey);
@@ -156,7 +152,7 @@ export function registerReceiver(app: FastifyInstance, options: ReceiverOptions)
         // written; each checked against its own URL, since a label is only a hint.
         const listed = await (options.store as ProjectStore).listByRepository(projectHash);
         const candidates = new Map<string, ProjectView>([[project.name, project], ...listed.map((view) => [view.name, view] as const)]);
-        const value = `${options.clock().toISOString()} ${deliveryLabel(delivery)}`;
+        const value = `${options.clock().toISOString()} ${delivery}`;
         let patched = 0;
         for (const candidate of [...candidates.values()].sort((a, b) => (a.name < b.name ? -1 : 1))) {
           if (repositoryHash(projectRepositoryUrl(candidate.spec)) !== projectHash) continue;
@@ -189,10 +185,13 @@ function projectRepositoryUrl(spec: unknown): string {
   return typeof repository.url === 'string' ? repository.url : '';
 }
 
-/** A delivery id as it may appear in an annotation value: short and plain. */
-function deliveryLabel(delivery: string): string {
-  const plain = delivery.replace(/[^A-Za-z0-9._:{}-]/g, '');
-  return plain.slice(0, 80) || 'delivery';
+/**
+ * What tells this delivery apart in the annotation value: the forge's delivery id, short and
+ * plain; without one, a digest of what identified it (never a signature itself).
+ */
+function deliveryLabel(delivery: string | undefined, replayKey: string): string {
+  const plain = (delivery ?? '').replace(/[^A-Za-z0-9._{}-]/g, '').slice(0, 80);
+  return plain !== '' ? plain : createHash('sha256').update(replayKey).digest('hex').slice(0, 16);
 }
 
 function parsePayload(contentType: string | undefined, raw: Buffer): { value: unknown } | { error: string } {

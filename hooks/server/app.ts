@@ -86,7 +86,8 @@ function tokenMatches(expected: Buffer, header: string | undefined): boolean {
 
 /**
  * The hook service as a fastify instance, not yet listening. Routes:
- * `POST /hooks/<controller>/<hook>`, `GET /healthz`, `GET /readyz`, `GET /metrics`.
+ * `POST /hooks/<controller>/<hook>`, `GET /healthz`, `GET /readyz`, `GET /metrics`, and the push
+ * webhooks under `/receivers/` (hooks/receiver/routes.ts).
  */
 export function buildApp(options: AppOptions): KapsaApp {
   const { config } = options;
@@ -194,7 +195,7 @@ export function buildApp(options: AppOptions): KapsaApp {
     receiverKey: config.receiverKey,
     bodyLimitBytes: config.receiverBodyLimitBytes,
     ...(options.projectStore ? { store: options.projectStore } : {}),
-    registry: metrics.registry,
+    requests: metrics.receiverRequests,
     clock,
   });
 

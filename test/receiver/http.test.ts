@@ -255,6 +255,10 @@ describe('requests that change nothing', () => {
     expect((await refused('generic-shop', stale, generic)).status).toBe(401);
     const fresh = signed('generic', 'push', generic, token);
     expect((await post('generic-shop', fresh, generic)).status).toBe(202);
+    // Without a delivery id the annotation tells pushes apart by a digest, never the signature.
+    const value = store.projects.get('generic-shop')?.annotations[ANNOTATION_RECONCILE_REQUESTED] ?? '';
+    expect(value).toMatch(/^2026-11-26T12:00:00\.000Z [0-9a-f]{16}$/);
+    expect(value).not.toContain((fresh['x-kapsa-signature'] as string).split('v1=')[1]?.slice(0, 16));
     expect((await post('generic-shop', fresh, generic)).status).toBe(409);
     const malformed = { 'content-type': 'application/json', 'x-kapsa-signature': 'v1=abc' };
     expect((await post('generic-shop', malformed, generic)).status).toBe(401);
