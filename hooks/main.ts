@@ -23,6 +23,18 @@ function readConfig(): { config: Config; token: string } {
   }
 }
 
+async function receiverStore(config: Config) {
+  try {
+    return await kubeProjectStore(config.kubeconfig);
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      process.stderr.write(`kapsa: invalid configuration: ${error.message}\n`);
+      process.exit(EXIT_BAD_CONFIG);
+    }
+    throw error;
+  }
+}
+
 export async function main(): Promise<void> {
   const { config, token } = readConfig();
   const logger = createLogger({ level: config.logLevel, format: config.logFormat });
@@ -30,7 +42,7 @@ export async function main(): Promise<void> {
   const https =
     config.tlsCertFile === '' ? undefined : { cert: readFileSync(config.tlsCertFile), key: readFileSync(config.tlsKeyFile) };
   // Only push webhooks talk to the API server: without a receiver key no client is made.
-  const projectStore = config.receiverKey === '' ? undefined : await kubeProjectStore(config.kubeconfig);
+  const projectStore = config.receiverKey === '' ? undefined : await receiverStore(config);
   const server = buildApp({ config, logger, metrics, token, ...(https ? { https } : {}), ...(projectStore ? { projectStore } : {}) });
   const closers: Array<() => Promise<unknown>> = [];
   await server.listen({ port: config.port, host: config.host });

@@ -3,17 +3,28 @@
  * only when push webhooks are turned on, so importing the hooks never touches it.
  */
 import { API_VERSION, GROUP } from '../lib/labels.ts';
+import { ConfigError } from '../server/config.ts';
 import { projectView, repositorySelector, type ProjectStore, type ProjectView } from './projects.ts';
 
 const PLURAL = 'projects';
 const VERSION = API_VERSION.slice(GROUP.length + 1);
 
 /** A store that reads `kubeconfig` when given, else the in-cluster service account. */
-export async function kubeProjectStore(kubeconfig: string): Promise<ProjectStore> {
+export async function kubeProjectStore(kubeconfig: string, env: Record<string, string | undefined> = process.env): Promise<ProjectStore> {
   const k8s = await import('@kubernetes/client-node');
   const config = new k8s.KubeConfig();
-  if (kubeconfig === '') config.loadFromCluster();
-  else config.loadFromFile(kubeconfig);
+  if (kubeconfig === '') {
+    // Outside a pod the library would only fail at the first request; say so at start instead.
+    if (!env.KUBERNETES_SERVICE_HOST) throw new ConfigError('KAPSA_KUBECONFIG: required with KAPSA_RECEIVER_KEY outside a cluster (no in-cluster service account)');
+    config.loadFromCluster();
+  } else {
+    try {
+      config.loadFromFile(kubeconfig);
+    } catch (error) {
+      throw new ConfigError(`KAPSA_KUBECONFIG: cannot load ${kubeconfig}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message.split('\n')[0]}`);
+    }
+    if (!config.getCurrentCluster()) throw new ConfigError(`KAPSA_KUBECONFIG: ${kubeconfig} has no current cluster`);
+  }
   const api = config.makeApiClient(k8s.CustomObjectsApi);
   const mergePatch = k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch);
   const target = { group: GROUP, version: VERSION, plural: PLURAL };
