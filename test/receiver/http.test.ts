@@ -174,9 +174,10 @@ describe('pings', () => {
   });
 
   it('a Bitbucket diagnostics:ping and a generic ping answer 200', async () => {
-    const body = '{}';
-    expect((await post('bb-shop', signed('bitbucket', 'diagnostics:ping', body, tokens['bb-shop'] as string), body)).status).toBe(200);
-    expect((await post('generic-shop', signed('generic', 'ping', body, tokens['generic-shop'] as string), body)).status).toBe(200);
+    const bitbucket = fixture('bitbucket-ping.json');
+    expect((await post('bb-shop', signed('bitbucket', 'diagnostics:ping', bitbucket, tokens['bb-shop'] as string), bitbucket)).status).toBe(200);
+    const generic = fixture('generic-ping.json');
+    expect((await post('generic-shop', signed('generic', 'ping', generic, tokens['generic-shop'] as string), generic)).status).toBe(200);
     expect(store.patched()).toEqual([]);
   });
 
