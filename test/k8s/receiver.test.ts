@@ -7,11 +7,11 @@ import { createHmac, randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { API_VERSION } from '../../hooks/lib/labels.ts';
 import { ANNOTATION_RECONCILE_REQUESTED, LABEL_REPOSITORY, projectWebhookToken, repositoryHash } from '../../hooks/lib/repository-identity.ts';
 import { kubeProjectStore } from '../../hooks/receiver/kube-store.ts';
-import { renderChart } from '../chart/helm.ts';
+import { CHART_DIR, helm, renderChart } from '../chart/helm.ts';
 import { testApp, type TestApp } from '../support/app.ts';
 import { KubeApiError, KubeClient, type KubeObject } from './client.ts';
 import { applyStrict, ensureNamespace, kubeClient } from './support.ts';
@@ -200,5 +200,23 @@ describe('the receiver on a real API server, with only the chart receiver RBAC',
     } finally {
       limited.close();
     }
+  });
+});
+
+describe('the chart keeps the receiver key', () => {
+  it('helm install generates it once and helm upgrade keeps it (every Project keeps its token)', async () => {
+    const release = `rk-${RUN}`;
+    const common = ['--namespace', NAMESPACE, '--kubeconfig', inject('kube').kubeconfig, '--skip-crds', '--set', 'controllers.create=false', '--set', 'rbac.create=false', '--set', 'receiver.enabled=true'];
+    const install = helm('install', release, CHART_DIR, ...common);
+    expect(install.status, install.stderr).toBe(0);
+    const read = async () =>
+      String(((await admin.get({ apiVersion: 'v1', kind: 'Secret', name: `${release}-kapsa-receiver-key`, namespace: NAMESPACE })).data as Record<string, string>).key);
+    const first = await read();
+    expect(Buffer.from(first, 'base64').toString()).toMatch(/^[A-Za-z0-9]{64}$/);
+    const upgrade = helm('upgrade', release, CHART_DIR, ...common, '--set', 'config.logLevel=debug');
+    expect(upgrade.status, upgrade.stderr).toBe(0);
+    expect(await read()).toBe(first);
+    const uninstall = helm('uninstall', release, '--namespace', NAMESPACE, '--kubeconfig', inject('kube').kubeconfig);
+    expect(uninstall.status, uninstall.stderr).toBe(0);
   });
 });
