@@ -5,6 +5,7 @@ import { buildApp, connectionLimits, limitConnections } from './server/app.ts';
 import { ConfigError, loadConfig, webhookToken, type Config } from './server/config.ts';
 import { createLogger } from './server/logger.ts';
 import { createMetrics } from './server/metrics.ts';
+import { kubeProjectStore } from './receiver/kube-store.ts';
 
 /** Exit code of a configuration error, so an operator can tell it from a crash. */
 const EXIT_BAD_CONFIG = 2;
@@ -22,13 +23,27 @@ function readConfig(): { config: Config; token: string } {
   }
 }
 
+async function receiverStore(config: Config) {
+  try {
+    return await kubeProjectStore(config.kubeconfig);
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      process.stderr.write(`kapsa: invalid configuration: ${error.message}\n`);
+      process.exit(EXIT_BAD_CONFIG);
+    }
+    throw error;
+  }
+}
+
 export async function main(): Promise<void> {
   const { config, token } = readConfig();
   const logger = createLogger({ level: config.logLevel, format: config.logFormat });
   const metrics = createMetrics();
   const https =
     config.tlsCertFile === '' ? undefined : { cert: readFileSync(config.tlsCertFile), key: readFileSync(config.tlsKeyFile) };
-  const server = buildApp({ config, logger, metrics, token, ...(https ? { https } : {}) });
+  // Only push webhooks talk to the API server: without a receiver key no client is made.
+  const projectStore = config.receiverKey === '' ? undefined : await receiverStore(config);
+  const server = buildApp({ config, logger, metrics, token, ...(https ? { https } : {}), ...(projectStore ? { projectStore } : {}) });
   const closers: Array<() => Promise<unknown>> = [];
   await server.listen({ port: config.port, host: config.host });
   closers.push(() => server.close());
@@ -44,7 +59,7 @@ export async function main(): Promise<void> {
     await metricsServer.listen({ port: config.metricsPort, host: config.host });
     closers.push(() => metricsServer.close());
   }
-  logger.info({ port: config.port, tls: config.tlsCertFile !== '', auth: token !== '' }, 'kapsa hooks listening');
+  logger.info({ port: config.port, tls: config.tlsCertFile !== '', auth: token !== '', pushWebhooks: projectStore !== undefined }, 'kapsa hooks listening');
 
   let stopping = false;
   const stop = (signal: string) => {

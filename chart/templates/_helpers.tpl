@@ -139,3 +139,26 @@ Memoized in .Values so the Secret and the Deployment's checksum see the same tok
 {{- end }}
 {{- index .Values "__kapsaWebhookToken" }}
 {{- end }}
+
+{{/* The Secret holding the push-webhook receiver key: the one named in values, else the generated one. */}}
+{{- define "kapsa.receiverKeySecretName" -}}
+{{- .Values.receiver.keySecretRef.name | default (printf "%s-receiver-key" (include "kapsa.fullname" .)) -}}
+{{- end }}
+
+{{/*
+The receiver key: read back from the generated Secret when it exists (so upgrades keep every
+Project's webhook token), else generated once per render.
+*/}}
+{{- define "kapsa.receiverKey" -}}
+{{- if not (hasKey .Values "__kapsaReceiverKey") }}
+{{- $key := "" }}
+{{- $secret := lookup "v1" "Secret" .Release.Namespace (include "kapsa.receiverKeySecretName" .) }}
+{{- if and $secret $secret.data (hasKey $secret.data .Values.receiver.keySecretRef.key) }}
+{{- $key = index $secret.data .Values.receiver.keySecretRef.key | b64dec }}
+{{- else }}
+{{- $key = randAlphaNum 64 }}
+{{- end }}
+{{- $_ := set .Values "__kapsaReceiverKey" $key }}
+{{- end }}
+{{- index .Values "__kapsaReceiverKey" }}
+{{- end }}

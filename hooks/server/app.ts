@@ -8,6 +8,8 @@ import { pickReplyFields, REQUEST_SCHEMAS } from './envelopes.ts';
 import type { Logger } from './logger.ts';
 import { createMetrics, type Metrics } from './metrics.ts';
 import { hookRoutes, type HookRoute } from './routes.ts';
+import type { ProjectStore } from '../receiver/projects.ts';
+import { registerReceiver } from '../receiver/routes.ts';
 
 export interface AppOptions {
   config: Config;
@@ -21,6 +23,8 @@ export interface AppOptions {
   clock?: () => Date;
   /** Serve HTTPS with this certificate and key (PEM). */
   https?: { cert: Buffer; key: Buffer };
+  /** The API access of the push-webhook receiver; it answers 404 without one (or without a key). */
+  projectStore?: ProjectStore;
 }
 
 export interface KapsaApp extends FastifyInstance {
@@ -83,7 +87,8 @@ function tokenMatches(expected: Buffer, header: string | undefined): boolean {
 
 /**
  * The hook service as a fastify instance, not yet listening. Routes:
- * `POST /hooks/<controller>/<hook>`, `GET /healthz`, `GET /readyz`, `GET /metrics`.
+ * `POST /hooks/<controller>/<hook>`, `GET /healthz`, `GET /readyz`, `GET /metrics`, and the push
+ * webhooks under `/receivers/` (hooks/receiver/routes.ts).
  */
 export function buildApp(options: AppOptions): KapsaApp {
   const { config } = options;
@@ -185,6 +190,15 @@ export function buildApp(options: AppOptions): KapsaApp {
       return metrics.registry.metrics();
     });
   }
+
+  // The receiver's own context has no TypeBox schemas; the plain instance type is enough for it.
+  registerReceiver(app as unknown as FastifyInstance, {
+    receiverKey: config.receiverKey,
+    bodyLimitBytes: config.receiverBodyLimitBytes,
+    ...(options.projectStore ? { store: options.projectStore } : {}),
+    requests: metrics.receiverRequests,
+    clock,
+  });
 
   const routes = options.routes ?? hookRoutes({ config, metrics, clock });
   for (const route of routes) {

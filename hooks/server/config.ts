@@ -126,6 +126,10 @@ export const SETTINGS = {
   httpRequestTimeoutSeconds: setting('KAPSA_HTTP_REQUEST_TIMEOUT', '60s', "Time a client gets to send a whole request, body included; keep it above Metacontroller's hook timeout (30s).", durationSeconds(1, 3600)),
   httpKeepAliveTimeoutSeconds: setting('KAPSA_HTTP_KEEPALIVE_TIMEOUT', '95s', "How long an idle keep-alive connection stays open; above the 90s Metacontroller's HTTP client keeps one, so the client closes first.", durationSeconds(1, 3600)),
   httpMaxConnections: setting('KAPSA_HTTP_MAX_CONNECTIONS', '256', 'Open connections each server (hooks, metrics) accepts; more are closed at once.', integer(1, 65536)),
+  // Forges send a few KiB per push (Bitbucket caps its payloads at 256 KiB); a body is held whole
+  // in memory to check its signature, and anyone who can reach /receivers/ can send one.
+  receiverBodyLimitBytes: setting('KAPSA_RECEIVER_BODY_LIMIT', '1048576', 'Largest push-webhook body, in bytes.', integer(1024, 32 * 1024 * 1024)),
+  kubeconfig: setting('KAPSA_KUBECONFIG', '', 'Kubeconfig file the push-webhook receiver talks to the API server with; the in-cluster service account when empty.', text),
 } as const;
 
 type Settings = typeof SETTINGS;

@@ -16,6 +16,8 @@ export interface Metrics {
   environmentsTotal: Gauge<'phase'>;
   buildsTotal: Counter<'strategy' | 'result'>;
   gitPollTotal: Counter<'result'>;
+  /** Push webhooks by forge and outcome (hooks/receiver/routes.ts). */
+  receiverRequests: Counter<'forge' | 'outcome'>;
 }
 
 const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
@@ -80,6 +82,12 @@ export function createMetrics(withDefaults = true): Metrics {
       name: 'kapsa_git_poll_total',
       help: 'Git polls by result (ok, cached, or the failure reason).',
       labelNames: ['result'],
+      registers,
+    }),
+    receiverRequests: new Counter({
+      name: 'kapsa_receiver_requests_total',
+      help: 'Push-webhook requests by forge (or unknown) and outcome.',
+      labelNames: ['forge', 'outcome'],
       registers,
     }),
   };

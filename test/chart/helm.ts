@@ -102,11 +102,11 @@ MIIBhTCCASugAwIBAgIUKapsaTestCertificateForChartValues0wCgYIKoZIzj0EAwIw
 /** Values that turn every optional feature on. */
 export const ALL_FEATURES: Record<string, unknown> = {
   webhookAuth: { enabled: true },
-  receiver: { keySecretRef: { name: 'kapsa-receiver-key' } },
   tls: { enabled: true, certManager: { enabled: true, issuerRef: { name: 'kapsa-ca', kind: 'Issuer' } } },
   networkPolicy: { enabled: true, metricsFrom: [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'monitoring' } } }] },
   metrics: { serviceMonitor: { enabled: true, labels: { release: 'prometheus' } } },
   projectNamespaceDefaults: { enabled: true, kyverno: { enabled: true } },
   config: { reservedNamespaces: ['shared', 'ops'], gitAllowedHosts: ['git.internal:443'], ingressClass: 'nginx' },
   extraEnv: [{ name: 'NODE_OPTIONS', value: '--enable-source-maps' }],
+  receiver: { enabled: true, keySecretRef: { name: 'kapsa-receiver-key' }, ingress: { enabled: true, host: 'kapsa.example.com', className: 'nginx' } },
 };

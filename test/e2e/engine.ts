@@ -45,6 +45,8 @@ export interface EngineInfo {
   kube: KubeConnection;
   /** http://127.0.0.1:<port> of the Kapsa service. */
   hookUrl: string;
+  /** KAPSA_RECEIVER_KEY of the service ('' unless pushWebhooks); the receiver uses the admin kubeconfig. */
+  receiverKey: string;
   logs: { metacontroller: string; kapsa: string; controllerManager: string; scheduler: string; kwok: string; apiserver: string };
 }
 
@@ -67,6 +69,8 @@ export interface EngineOptions {
   nodePods?: number;
   /** The API server's watch cache (see ClusterOptions); the tests keep it off. */
   watchCache?: boolean;
+  /** Turn the push-webhook receiver on (a receiver key, and API access through the admin kubeconfig). */
+  pushWebhooks?: boolean;
 }
 
 export async function startEngine(options: EngineOptions = {}): Promise<Engine> {
@@ -116,6 +120,7 @@ export async function startEngine(options: EngineOptions = {}): Promise<Engine> 
 
     const [kapsaPort, kwokPort] = await freePorts(2);
     const token = randomBytes(24).toString('hex');
+    const receiverKey = options.pushWebhooks ? randomBytes(32).toString('hex') : '';
     const hookUrl = `http://127.0.0.1:${kapsaPort}`;
 
     procs.push(
@@ -162,6 +167,7 @@ export async function startEngine(options: EngineOptions = {}): Promise<Engine> 
       KAPSA_GIT_ALLOWED_HOSTS: '127.0.0.1',
       KAPSA_DEFAULT_POLL_INTERVAL: '10s',
       KAPSA_REGISTRY_PROBE_INTERVAL: '10s',
+      ...(options.pushWebhooks ? { KAPSA_RECEIVER_KEY: receiverKey, KAPSA_KUBECONFIG: cluster.kubeconfig } : {}),
       ...options.kapsaEnv,
     };
     const kapsa = launch(process.execPath, [join(REPO_ROOT, 'hooks', 'main.ts')], logs.kapsa, kapsaEnv);
@@ -218,6 +224,7 @@ export async function startEngine(options: EngineOptions = {}): Promise<Engine> 
     return {
       kube: { url: cluster.url, token: cluster.token, kubeconfig: cluster.kubeconfig },
       hookUrl,
+      receiverKey,
       logs,
       pids: { kapsa: kapsa.pid ?? 0, metacontroller: metacontroller.pid ?? 0 },
       stop,

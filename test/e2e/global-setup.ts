@@ -9,7 +9,7 @@ declare module 'vitest' {
 }
 
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
-  const engine = await startEngine({ progress: (line) => process.stderr.write(`[e2e] ${line}\n`) });
+  const engine = await startEngine({ pushWebhooks: true, progress: (line) => process.stderr.write(`[e2e] ${line}\n`) });
   const { stop, pids: _pids, ...info } = engine;
   project.provide('engine', info);
   return stop;

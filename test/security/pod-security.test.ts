@@ -169,12 +169,14 @@ describe("the chart's hook Deployment", () => {
   it.each([
     ['default values', undefined],
     ['every feature on', ALL_FEATURES],
-  ])('passes restricted with a read-only root filesystem and no API token (%s)', (_name, values) => {
+  ])('passes restricted with a read-only root filesystem and no API token unless push webhooks are on (%s)', (_name, values) => {
     const deployment = findObject(renderChart(values), 'Deployment');
     const violations = checkObject(deployment);
     expect(violations, describeViolations(violations)).toEqual([]);
     const pod = podSpecOf(deployment) ?? {};
-    expect(pod.automountServiceAccountToken).toBe(false);
+    // Only the push-webhook receiver talks to the API server (get/list/patch on Projects).
+    const receiver = (values as { receiver?: { enabled?: boolean } } | undefined)?.receiver?.enabled === true;
+    expect(pod.automountServiceAccountToken).toBe(receiver);
     for (const container of pod.containers as Json[]) {
       expect((container.securityContext as Json).readOnlyRootFilesystem).toBe(true);
     }
