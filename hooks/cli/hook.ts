@@ -64,7 +64,7 @@ export async function runHook(name: string, text: string, source: string, option
   const route = routes.find((candidate) => `${candidate.controller}/${candidate.hook}` === name);
   if (!route) return refused(`no hook ${name}; the hooks are ${hookNames(routes).join(', ')}`);
   const network = NETWORK_HOOKS[name];
-  if (network) return refused(`${network}; kapsa hook runs only the hooks that need no network (the library's functions take the probe as an argument)`);
+  if (network) return refused(`${network}; kapsa hook runs only the hooks that need no network (the library's gitPollerSync and registrySync take their I/O as arguments)`);
 
   let body: unknown;
   try {
