@@ -2,8 +2,8 @@
  * Kapsa's hooks as a library: `import { syncProject } from 'kapsa'`. Every hook is a function of
  * a Metacontroller v2 request (and the clock and settings it is handed) to its reply; the service
  * is a thin HTTP layer over these. Importing this module starts nothing, reads no environment
- * and does no I/O; only the two network hooks (gitPollerSync, registrySync) do I/O when called,
- * and both take that I/O as an argument too.
+ * and does no I/O; only registrySync does I/O when called (its probe), and it takes the probe
+ * as an argument too.
  */
 
 // The pure hooks: same request, same clock, same settings, byte-identical reply.
@@ -21,10 +21,11 @@ export {
   type RegistrySyncResponse,
 } from './registry/sync.ts';
 
-// The network hooks: the registry probe and the git poll (each with a seam for its I/O).
+// The registry hook probes the registry's credentials when called; pass `probe` to decide what
+// it finds. (The git poller's sync is not here: it is I/O through and through, and its git client
+// reads the environment as it loads.)
 export { registrySync, type RegistrySyncDeps } from './registry/sync.ts';
 export type { Probe, ProbeOptions, ProbeResult } from './registry/probe.ts';
-export { gitPollerSync, type DecoratorResponse as GitPollerResponse, type GitPollerDeps } from './git-poller/sync.ts';
 
 // Metacontroller's hook v2 envelopes and the objects in them.
 export type {
