@@ -3,7 +3,7 @@ import { basename, dirname, join, relative } from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
 import { parse, parseAllDocuments, stringify } from 'yaml';
 import { ConfigError, loadConfig, type Config } from '../server/config.ts';
-import { handleHook } from '../server/handle-hook.ts';
+import { handleHook, HookRefusal, oneLine, parseHookBody } from '../server/handle-hook.ts';
 import { createLogger } from '../server/logger.ts';
 import { createMetrics } from '../server/metrics.ts';
 import { hookRoutes } from '../server/routes.ts';
@@ -195,8 +195,21 @@ async function answer(testCase: RequestCase, config: Config): Promise<string> {
   if (!route) throw new CaseError(`no hook ${testCase.hook} (name it with \`hook: <controller>/<hook>\` or put the case below a folder named for its controller)`);
   const network = NETWORK_HOOKS[testCase.hook];
   if (network) throw new CaseError(`${network}; golden cases run only the hooks that need no network`);
+  // The checks the service makes on the body as it arrives (strict JSON, bounded depth) come first;
+  // the hook then gets the case's own object, so that a change to its input shows.
+  try {
+    parseHookBody(JSON.stringify(testCase.request));
+  } catch (error) {
+    if (error instanceof HookRefusal) throw new CaseError(`the service refuses the request (${error.statusCode}): ${error.message}`);
+    throw error;
+  }
   const log = createLogger({ level: 'silent', format: 'json' }, process.stderr);
-  const result = await handleHook(route, testCase.request, { log, now: testCase.now });
+  let result;
+  try {
+    result = await handleHook(route, testCase.request, { log, now: testCase.now });
+  } catch (error) {
+    throw new CaseError(`the hook failed (the service would answer 500): ${oneLine(error instanceof Error ? error.message : String(error))}`);
+  }
   if (!result.ok) throw new CaseError(`the service refuses the request (${result.statusCode}): ${result.message}`);
   return result.body;
 }

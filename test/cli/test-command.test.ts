@@ -95,6 +95,7 @@ describe('the golden runner', () => {
     return dir;
   }
 
+  const nested = (levels: number): unknown => (levels === 0 ? 'leaf' : { inner: nested(levels - 1) });
   const fixture = (path: string) => parse(readFileSync(join(FIXTURES, path), 'utf8')) as Record<string, unknown>;
 
   it('fails a case whose reply drops an observed child the case does not list in deletes', async () => {
@@ -138,6 +139,7 @@ describe('the golden runner', () => {
       [{ request: {}, env: { KAPSA_NAMESPACE: 'Bad_Label' } }, /invalid settings: KAPSA_NAMESPACE/],
       [{ request: {}, hook: 'git-poller/sync' }, /polls the git server over the network/],
       [{ request: {}, hook: 'nothing/sync' }, /no hook nothing\/sync/],
+      [{ request: { parent: nested(100) } }, /the service refuses the request \(400\): body is nested deeper than \d+ levels/],
     ];
     for (const [content, problem] of cases) {
       const [result] = await runCases(caseFolder('environment', { 'request.yaml': content }), quiet);
