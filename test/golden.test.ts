@@ -1,53 +1,26 @@
 import { describe, expect, it } from 'vitest';
-import { syncDomainPool } from '../hooks/domainpool/sync.ts';
-import { syncEnvironment } from '../hooks/environment/sync.ts';
-import type { CompositeSyncRequest, CompositeSyncResponse } from '../hooks/lib/hook.ts';
-import { projectSettings, type ProjectSettings } from '../hooks/project/settings.ts';
-import { syncProject } from '../hooks/project/sync.ts';
-import { defaultConfig } from '../hooks/server/config.ts';
-import { loadCases, observedKeys, readExpected, replyKeys, UPDATE, writeExpected, type GoldenCase } from './support/golden.ts';
+import { findCases, formatReport, runCase } from '../hooks/cli/golden.ts';
+import { FIXTURES, UPDATE } from './support/golden.ts';
 
-type Run = (testCase: GoldenCase) => CompositeSyncResponse;
+/**
+ * Every golden case under test/fixtures, run by the runner behind `kapsa test`: the request goes
+ * through the service's own path (envelope check, hook, reply fields, serialisation), the reply
+ * must be byte-stable over two runs, leave its input untouched, keep every observed child unless
+ * the case lists it in `deletes`, and equal expected.yaml.
+ */
+const cases = findCases(FIXTURES);
 
-const baseSettings = projectSettings(defaultConfig());
-
-const controllers: Record<string, Run> = {
-  domainpool: (testCase) =>
-    syncDomainPool(testCase.request as unknown as CompositeSyncRequest, { now: testCase.now, settings: { kapsaNamespace: baseSettings.kapsaNamespace } }),
-  environment: (testCase) => syncEnvironment(testCase.request as unknown as CompositeSyncRequest, { now: testCase.now }),
-  project: (testCase) =>
-    syncProject(testCase.request as unknown as CompositeSyncRequest, {
-      now: testCase.now,
-      settings: { ...baseSettings, ...(testCase.settings as Partial<ProjectSettings>) },
-    }),
-};
-
-for (const [controller, run] of Object.entries(controllers)) {
-  describe(`${controller} golden fixtures`, () => {
-    const cases = loadCases(controller);
-    it('has cases', () => {
-      expect(cases.length).toBeGreaterThan(0);
-    });
-    for (const testCase of cases) {
-      it(`${testCase.name}: ${testCase.description}`, () => {
-        const reply = run(testCase);
-        // Purity: the same input gives byte-identical output (and the input is not mutated).
-        const before = JSON.stringify(testCase.request);
-        const again = run(testCase);
-        expect(JSON.stringify(again)).toBe(JSON.stringify(reply));
-        expect(JSON.stringify(testCase.request)).toBe(before);
-
-        // Nothing running is lost: every observed child is in the reply unless the case says why not.
-        const returned = replyKeys(reply.children);
-        const dropped = observedKeys(testCase.request.children).filter((key) => !returned.has(key));
-        expect(dropped.sort()).toEqual([...testCase.deletes].sort());
-
-        const plain = JSON.parse(JSON.stringify(reply)) as unknown;
-        if (UPDATE) writeExpected(testCase, plain);
-        const expected = readExpected(testCase);
-        expect(expected, `${testCase.dir}/expected.yaml is missing (run with UPDATE_GOLDEN=1)`).toBeDefined();
-        expect(plain).toEqual(expected);
-      });
-    }
+describe('golden fixtures', () => {
+  it.each(['domainpool/', 'environment/', 'project/', 'render/'])('has cases in %s', (prefix) => {
+    expect(cases.filter((location) => location.name.startsWith(prefix)).length).toBeGreaterThan(0);
   });
-}
+
+  for (const location of cases) {
+    const testCase = location.load();
+    it(`${location.name}: ${testCase.description}`, async () => {
+      // Kapsa's own cases run on the default settings, whatever the environment of the test run.
+      const result = await runCase(location, { env: {}, update: UPDATE });
+      expect(result.problems, formatReport([result])).toEqual([]);
+    });
+  }
+});

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { extname, join } from 'node:path';
-import { parseAllDocuments } from 'yaml';
+import { parseAllDocuments, stringify } from 'yaml';
 import { syncDomainPool } from '../domainpool/sync.ts';
 import { syncEnvironment } from '../environment/sync.ts';
 import type { CompositeSyncRequest } from '../lib/hook.ts';
@@ -131,4 +131,9 @@ export function render(inputs: readonly KubeObject[], options: RenderOptions): K
     }
   }
   return output;
+}
+
+/** Manifests as the YAML stream `kapsa render` prints, one document each. */
+export function formatManifests(objects: readonly KubeObject[]): string {
+  return objects.map((object) => `---\n${stringify(object, { lineWidth: 0 })}`).join('');
 }

@@ -2,9 +2,9 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import Fastify, { LogController, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { projectWebhookToken } from '../lib/repository-identity.ts';
-import { MAX_NESTING_DEPTH, nestedDeeperThan } from '../lib/schema.ts';
+import { MAX_NESTING_DEPTH } from '../lib/schema.ts';
 import type { Config } from './config.ts';
-import { pickReplyFields, REQUEST_SCHEMAS } from './envelopes.ts';
+import { envelopeMessage, handleHook, oneLine, parseHookBody } from './handle-hook.ts';
 import type { Logger } from './logger.ts';
 import { createMetrics, type Metrics } from './metrics.ts';
 import { hookRoutes, type HookRoute } from './routes.ts';
@@ -121,20 +121,14 @@ export function buildApp(options: AppOptions): KapsaApp {
   // Hooks speak JSON only; anything else is refused with 415 rather than parsed as text.
   app.removeContentTypeParser('text/plain');
 
-  // JSON.parse itself is iterative, but much that handles a value afterwards (JSON.stringify,
-  // structuredClone, schema defaults) recurses: a body nested thousands of levels deep would
-  // overflow the stack in a hook and get a 500 on every retry. No Kubernetes object comes near
-  // the limit, so such a body is refused as a bad request before any hook sees it.
-  const parseJson = app.getDefaultJsonParser('error', 'error');
+  // The body is parsed the way `kapsa hook` parses it (strict JSON, bounded depth): see handle-hook.ts.
   app.removeContentTypeParser('application/json');
-  app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
-    parseJson(request, body as string, (error, value) => {
-      if (error) return done(error, undefined);
-      if (nestedDeeperThan(value, MAX_BODY_DEPTH)) {
-        return done(Object.assign(new Error(`body is nested deeper than ${MAX_BODY_DEPTH} levels`), { statusCode: 400 }), undefined);
-      }
-      return done(null, value);
-    });
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (_request, body, done) => {
+    try {
+      done(null, parseHookBody(body as string));
+    } catch (error) {
+      done(error as Error, undefined);
+    }
   });
 
   // A refused request is the first sign that Metacontroller and Kapsa disagree on a contract, so
@@ -151,9 +145,7 @@ export function buildApp(options: AppOptions): KapsaApp {
   app.setErrorHandler((error: FastifyError, request, reply) => {
     const statusCode = error.statusCode ?? 500;
     if (error.validation) {
-      const first = error.validation[0];
-      const where = first?.instancePath ? `body${first.instancePath.replace(/\//g, '.')}` : 'body';
-      return refuse(request, reply, 400, `${where} ${first?.message ?? 'is invalid'}`);
+      return refuse(request, reply, 400, envelopeMessage(error.validation));
     }
     if (statusCode >= 400 && statusCode < 500) {
       return refuse(request, reply, statusCode, scrub(oneLine(error.message), [...secretValues(request.body), ...receiverSecrets(config, request.body)]));
@@ -205,9 +197,9 @@ export function buildApp(options: AppOptions): KapsaApp {
     const labels = { controller: route.controller, hook: route.hook };
     app.post(
       `/hooks/${route.controller}/${route.hook}`,
-      { schema: { body: REQUEST_SCHEMAS[route.envelope] }, config: { hookLabels: labels } },
+      // The envelope is checked in handleHook, the same check `kapsa hook` makes.
+      { config: { hookLabels: labels } },
       async (request, reply) => {
-        metrics.hookRequestBytes.inc(labels, Number(request.headers['content-length'] ?? 0) || 0);
         const log = request.log.child({ controller: route.controller, hook: route.hook, ...parentOf(request.body) });
         const started = process.hrtime.bigint();
         const observe = (outcome: string) => {
@@ -215,8 +207,10 @@ export function buildApp(options: AppOptions): KapsaApp {
           metrics.hookDuration.observe({ ...labels, outcome }, Number(process.hrtime.bigint() - started) / 1e9);
         };
         try {
-          const result = (await route.handle(request.body, { log, now: clock() })) as Record<string, unknown>;
-          const body = JSON.stringify(pickReplyFields(route.envelope, result));
+          const answer = await handleHook(route, request.body, { log, now: clock() });
+          if (!answer.ok) return refuse(request, reply, answer.statusCode, answer.message);
+          metrics.hookRequestBytes.inc(labels, Number(request.headers['content-length'] ?? 0) || 0);
+          const body = answer.body;
           const etag = etagOf(body);
           reply.header('etag', etag);
           if (request.headers['if-none-match'] === etag) {
@@ -305,10 +299,6 @@ function scrubbedError(error: Error, secrets: readonly string[]): Record<string,
   const code = (error as { code?: unknown }).code;
   if (typeof code === 'string') scrubbed.code = code;
   return scrubbed;
-}
-
-function oneLine(message: string): string {
-  return message.replace(/\s+/g, ' ').trim();
 }
 
 type Envelope = { metadata?: { name?: unknown; namespace?: unknown; generation?: unknown } };
