@@ -108,6 +108,12 @@ function envField(value: unknown, where: string): Record<string, string> {
   return env;
 }
 
+/** A misspelt or outdated field would otherwise be ignored, and the case would test something else than it says. */
+function refuseUnknownFields(raw: Record<string, unknown>, known: readonly string[], where: string): void {
+  const unknown = Object.keys(raw).filter((key) => !known.includes(key));
+  if (unknown.length > 0) throw new CaseError(`${where}: unknown field${unknown.length > 1 ? 's' : ''} ${unknown.join(', ')} (known: ${known.join(', ')})`);
+}
+
 function grouped(value: unknown): ObjectsByType | undefined {
   if (value === undefined) return undefined;
   return Array.isArray(value) ? groupObjects(value as KubeObject[]) : (value as ObjectsByType);
@@ -117,6 +123,7 @@ export function loadRequestCase(dir: string, name: string): RequestCase {
   const where = join(dir, 'request.yaml');
   const raw = readYaml(where);
   if (!isRecord(raw) || !isRecord(raw.request)) throw new CaseError(`${where}: must hold a \`request\` map (the Metacontroller request)`);
+  refuseUnknownFields(raw, ['description', 'hook', 'now', 'env', 'request', 'deletes'], where);
   const request = { ...raw.request };
   for (const field of ['children', 'related', 'attachments'] as const) {
     const value = grouped(request[field]);
@@ -139,6 +146,7 @@ function loadRenderCase(dir: string, name: string): RenderCase {
   const where = join(dir, 'case.yaml');
   const raw = existsSync(where) ? readYaml(where) : {};
   if (!isRecord(raw)) throw new CaseError(`${where}: must be a map`);
+  refuseUnknownFields(raw, ['description', 'now', 'env', 'builds'], where);
   const builds = raw.builds ?? 'succeeded';
   if (builds !== 'succeeded' && builds !== 'pending') throw new CaseError(`${where}: builds must be succeeded or pending`);
   return { kind: 'render', name, dir, description: String(raw.description ?? ''), now: timeField(raw.now, where), env: envField(raw.env, where), builds };

@@ -140,6 +140,8 @@ describe('the golden runner', () => {
       [{ request: {}, hook: 'git-poller/sync' }, /polls the git server over the network/],
       [{ request: {}, hook: 'nothing/sync' }, /no hook nothing\/sync/],
       [{ request: { parent: nested(100) } }, /the service refuses the request \(400\): body is nested deeper than \d+ levels/],
+      // An old or misspelt field (settings: instead of env:) would silently test the defaults.
+      [{ request: {}, settings: { receiverKey: 'x' } }, /unknown field settings \(known: description, hook, now, env, request, deletes\)/],
     ];
     for (const [content, problem] of cases) {
       const [result] = await runCases(caseFolder('environment', { 'request.yaml': content }), quiet);
