@@ -38,6 +38,7 @@ import {
   desiredNamespace,
   type ProjectModel,
 } from './children.ts';
+import { desiredRoleBindings } from './access.ts';
 import { chooseBaseDomain, claimOwner, previousBaseDomain, subdomainReservation, type Claimant } from './domain.ts';
 import { currentRelease, desiredEnvironment, environmentReady, mergedRuntime, type EnvironmentPlan } from './environments.ts';
 import { expiresAt, EXPIRED_HISTORY_LIMIT, previewBranches, previewName, previousExpired, ttlSeconds, type ExpiredPreview } from './previews.ts';
@@ -293,7 +294,7 @@ export function syncProject(request: CompositeSyncRequest, context: ProjectSyncC
     namespaceObserved ? `namespace ${namespace} exists` : `namespace ${namespace} is being created`,
   );
 
-  const children: KubeObject[] = [desiredNamespace(model)];
+  const children: KubeObject[] = [desiredNamespace(model), ...desiredRoleBindings(model)];
   const kept: KubeObject[] = [];
 
   // Credentials.
