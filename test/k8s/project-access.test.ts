@@ -295,6 +295,21 @@ describe('who may touch a Project (the chart policy, roles and the hook RoleBind
   });
 });
 
+describe('the Project CRD refuses an access entry the hook could not bind', () => {
+  const admin = kubeClient();
+  afterAll(() => admin.close());
+
+  it.each([
+    ['a ServiceAccount without a namespace', { developers: [{ kind: 'ServiceAccount', name: 'ci' }] }, /namespace is required for a ServiceAccount and not allowed for a User or Group/],
+    ['a namespace on a User', { admins: [{ kind: 'User', name: 'ana', namespace: 'shop' }] }, /namespace is required for a ServiceAccount and not allowed for a User or Group/],
+    ['a ServiceAccount name that is no DNS subdomain', { admins: [{ kind: 'ServiceAccount', name: 'CI_Bot', namespace: 'ci' }] }, /a ServiceAccount name must be a DNS subdomain/],
+    ['a kind RBAC does not have', { admins: [{ kind: 'ClusterRole', name: 'cluster-admin' }] }, /spec\.access\.admins\[0\]\.kind: Unsupported value: "ClusterRole"/],
+    ['more than 50 subjects', { viewers: Array.from({ length: 51 }, (_, index) => ({ kind: 'User', name: `u${index}` })) }, /spec\.access\.viewers: Too many: 51: must have at most 50 items/],
+  ])('%s', async (_name, access, message) => {
+    expect(await refusal(admin.create(project(`crd-${suffix}`, access), { dryRun: true }))).toMatch(message);
+  });
+});
+
 function restrictedPod(namespace: string): KubeObject {
   return {
     apiVersion: 'v1',
