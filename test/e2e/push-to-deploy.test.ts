@@ -72,6 +72,8 @@ async function runningImages(namespace = 'shop'): Promise<Record<string, string 
   return Object.fromEntries(list.items.map((item) => [item.metadata.name ?? '', imageOf(item)]));
 }
 
+const SHOP_ACCESS = { admins: [{ kind: 'User', name: 'ana' }], viewers: [{ kind: 'Group', name: 'auditors' }] };
+
 function shopProject(overrides: { spec?: Record<string, unknown>; name?: string; subdomain?: string } = {}): KubeObject {
   return {
     apiVersion: API,
@@ -88,6 +90,7 @@ function shopProject(overrides: { spec?: Record<string, unknown>; name?: string;
         { name: 'prod', branch: 'main', autoSync: false },
       ],
       previewEnvironments: { enabled: true, ttl: '1m', branches: { include: ['feature/*'] } },
+      access: SHOP_ACCESS,
       ...overrides.spec,
     },
   };
@@ -177,6 +180,18 @@ describe.sequential('push to deploy on the real engine', () => {
     expect(accounts).toContain('kapsa-build');
     const labels = (await project())?.metadata.labels ?? {};
     expect(labels['kapsa-project.io/domain-pool']).toBe('apps');
+  });
+
+  it('spec.access becomes RoleBindings in the namespace; a list taken out of the spec loses its binding', async () => {
+    const bindingNames = async () => (await client.list('rbac.authorization.k8s.io/v1', 'RoleBinding', { namespace: 'shop' })).items.map((item) => item.metadata.name).sort();
+    await converge('the admin and viewer RoleBindings', async () => (await bindingNames()).length === 2);
+    expect(await bindingNames()).toEqual(['kapsa-project-admin', 'kapsa-project-viewer']);
+    const viewer = await get('rbac.authorization.k8s.io/v1', 'RoleBinding', 'kapsa-project-viewer', 'shop');
+    expect(viewer?.subjects).toEqual([{ apiGroup: 'rbac.authorization.k8s.io', kind: 'Group', name: 'auditors' }]);
+    await apply(shopProject({ spec: { access: { admins: SHOP_ACCESS.admins } } }));
+    await converge('the viewer RoleBinding removed', async () => (await bindingNames()).join() === 'kapsa-project-admin');
+    await apply(shopProject());
+    await converge('the viewer RoleBinding back', async () => (await bindingNames()).length === 2);
   });
 
   it('a finished build reaches the autoSync Environment; its Deployment becomes Available and the Project Ready with its URLs', async () => {
@@ -379,6 +394,7 @@ describe.sequential('push to deploy on the real engine', () => {
       ['v1', 'ServiceAccount'],
       ['autoscaling/v2', 'HorizontalPodAutoscaler'],
       ['batch/v1', 'Job'],
+      ['rbac.authorization.k8s.io/v1', 'RoleBinding'],
     ];
     for (const [apiVersion, kind] of kinds) {
       const left = (await client.list(apiVersion, kind, { labelSelector: `${LABEL_PROJECT}=shop`, allNamespaces: true })).items;
