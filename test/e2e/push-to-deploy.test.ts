@@ -277,7 +277,12 @@ describe.sequential('push to deploy on the real engine', () => {
     const previewOf = async (branch: string) =>
       (await client.list(API, 'Environment', { namespace: 'shop' })).items.find((item) => (item.spec as { branch?: string }).branch === branch);
     await converge('feature/ttl preview expired (ttl 1m)', async () => !(await previewOf('feature/ttl')), 150_000);
-    const expired = (await project())?.status as { expiredPreviews?: unknown[] };
+    // Metacontroller writes the parent's status after it has managed the children, so the
+    // status may name the expiry a moment after the Environment is gone.
+    const expired = await converge('feature/ttl listed in status.expiredPreviews', async () => {
+      const status = (await project())?.status as { expiredPreviews?: unknown[] } | undefined;
+      return JSON.stringify(status?.expiredPreviews ?? []).includes('feature/ttl') ? status : undefined;
+    });
     expect(JSON.stringify(expired.expiredPreviews ?? [])).toContain('feature/ttl');
     // Expired means expired: through a poll and a resync it does not come back by itself.
     const until = Date.now() + 12_000;
