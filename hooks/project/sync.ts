@@ -17,6 +17,7 @@ import { isRecord, objectsOfType, type KubeObject, type Secret } from '../lib/ob
 import { compileValidator, describeErrors } from '../lib/schema.ts';
 import { normalizeRegistryHost, parseRegistrySecret } from '../registry/credentials.ts';
 import { RegistrySpec as RegistrySchema, type RegistrySpec } from '../registry/spec.ts';
+import { desiredRoleBindings } from './access.ts';
 import {
   desiredBuildJob,
   desiredKpackImage,
@@ -38,7 +39,6 @@ import {
   desiredNamespace,
   type ProjectModel,
 } from './children.ts';
-import { desiredRoleBindings } from './access.ts';
 import { chooseBaseDomain, claimOwner, previousBaseDomain, subdomainReservation, type Claimant } from './domain.ts';
 import { currentRelease, desiredEnvironment, environmentReady, mergedRuntime, type EnvironmentPlan } from './environments.ts';
 import { expiresAt, EXPIRED_HISTORY_LIMIT, previewBranches, previewName, previousExpired, ttlSeconds, type ExpiredPreview } from './previews.ts';
