@@ -77,3 +77,58 @@ export function desiredRoleBindings(project: ProjectModel): KubeObject[] {
   }
   return bindings;
 }
+
+/** The Role (and its binding) that lets developers and admins at the Secrets environments name. */
+export const SECRETS_ROLE = 'kapsa-project-secrets';
+
+/**
+ * Every Secret name an environment of the spec references, sorted and unique, and the
+ * references that name one of Kapsa's own Secrets. Those are refused rather than left out: an
+ * environment's secretRefs become the pod's environment (envFrom), so the registry push
+ * credentials (shared by every Project of the Registry) would reach whoever writes the code.
+ */
+export function environmentSecrets(spec: ProjectSpec, kapsaSecrets: ReadonlySet<string>): { names: string[]; errors: FieldError[] } {
+  const names = new Set<string>();
+  const errors: FieldError[] = [];
+  spec.environments.forEach((environment, index) => {
+    environment.secretRefs?.forEach((name, refIndex) => {
+      if (kapsaSecrets.has(name)) {
+        errors.push({
+          path: `spec.environments[${index}].secretRefs[${refIndex}]`,
+          message: `names ${name}, a Secret Kapsa keeps in the namespace for itself; environments may not use it`,
+        });
+      } else names.add(name);
+    });
+  });
+  return { names: [...names].sort(), errors };
+}
+
+/**
+ * A Role on exactly `secretNames` and its binding to the developers and admins, when there is
+ * anybody to bind. RBAC cannot narrow `list` to names, so nobody gets it; `create` comes from the
+ * ClusterRoles (it reads nothing). With no names the Role has no rules at all: a rule with an
+ * empty resourceNames would grant every Secret of the namespace.
+ */
+export function desiredSecretsAccess(project: ProjectModel, secretNames: readonly string[]): KubeObject[] {
+  const seen = new Set<string>();
+  const subjects = [...(project.spec.access?.admins ?? []), ...(project.spec.access?.developers ?? [])].map(rbacSubject).filter((subject) => {
+    const key = JSON.stringify([subject.kind, subject.namespace ?? '', subject.name]);
+    if (seen.has(key)) return false;
+    seen.add(key);
+    return true;
+  });
+  if (subjects.length === 0) return [];
+  const metadata = { name: SECRETS_ROLE, namespace: project.namespace, labels: { ...baseLabels(project.name), [LABEL_COMPONENT]: 'access' } };
+  const rules =
+    secretNames.length === 0 ? [] : [{ apiGroups: [''], resources: ['secrets'], resourceNames: [...secretNames], verbs: ['get', 'watch', 'update', 'patch', 'delete'] }];
+  return [
+    { apiVersion: `${RBAC_GROUP}/v1`, kind: 'Role', metadata, rules },
+    {
+      apiVersion: `${RBAC_GROUP}/v1`,
+      kind: 'RoleBinding',
+      metadata: { ...metadata, labels: { ...metadata.labels } },
+      roleRef: { apiGroup: RBAC_GROUP, kind: 'Role', name: SECRETS_ROLE },
+      subjects,
+    },
+  ];
+}

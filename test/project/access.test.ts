@@ -4,8 +4,11 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { KubeObject } from '../../hooks/lib/objects.ts';
-import { desiredRoleBindings, PROJECT_ROLES } from '../../hooks/project/access.ts';
+import { desiredRoleBindings, desiredSecretsAccess, environmentSecrets, PROJECT_ROLES, SECRETS_ROLE } from '../../hooks/project/access.ts';
+import { projectSettings } from '../../hooks/project/settings.ts';
+import { syncProject } from '../../hooks/project/sync.ts';
 import { validateProject } from '../../hooks/project/validate.ts';
+import { defaultConfig } from '../../hooks/server/config.ts';
 
 function project(access: unknown): KubeObject {
   return {
@@ -75,4 +78,60 @@ describe('RoleBindings from spec.access', () => {
     ]);
     expect(made[0]?.metadata.labels).toEqual({ 'app.kubernetes.io/managed-by': 'kapsa', 'kapsa-project.io/project': 'shop', 'app.kubernetes.io/component': 'access' });
   });
+});
+
+describe('the Secrets Role from spec.access and the environments', () => {
+  const model = (access: unknown, environments: unknown[]) => {
+    const parent = project(access);
+    (parent.spec as Record<string, unknown>).environments = environments;
+    const result = validateProject(parent);
+    if (!result.ok) throw new Error(JSON.stringify(result.errors));
+    return { name: 'shop', namespace: 'shop', spec: result.spec };
+  };
+  const developer = { developers: [{ kind: 'User', name: 'ana' }] };
+
+  it('names exactly the Secrets environments reference, once each, sorted', () => {
+    const { names, errors } = environmentSecrets(model(developer, [{ name: 'dev', secretRefs: ['b', 'a'] }, { name: 'prod', secretRefs: ['a', 'c'], configRefs: ['cfg'] }]).spec, new Set());
+    expect(errors).toEqual([]);
+    expect(names).toEqual(['a', 'b', 'c']);
+  });
+
+  it('refuses a reference to one of Kapsa\'s own Secrets, naming the field', () => {
+    const { names, errors } = environmentSecrets(model(developer, [{ name: 'dev', secretRefs: ['db', 'kapsa-registry-push'] }]).spec, new Set(['kapsa-registry-push']));
+    expect(names).toEqual(['db']);
+    expect(errors).toEqual([{ path: 'spec.environments[0].secretRefs[1]', message: expect.stringContaining('kapsa-registry-push') }]);
+  });
+
+  it('gives a Role without rules when nothing is referenced: an empty resourceNames would mean every Secret', () => {
+    const [role, binding] = desiredSecretsAccess(model(developer, [{ name: 'dev' }]), []);
+    expect(role?.kind).toBe('Role');
+    expect(role?.rules).toEqual([]);
+    expect(binding?.roleRef).toEqual({ apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: SECRETS_ROLE });
+  });
+
+  it('binds admins and developers, never viewers, and makes nothing when neither is listed', () => {
+    const access = { admins: [{ kind: 'User', name: 'ana' }], developers: [{ kind: 'User', name: 'ana' }, { kind: 'Group', name: 'devs' }], viewers: [{ kind: 'User', name: 'vi' }] };
+    const [role, binding] = desiredSecretsAccess(model(access, [{ name: 'dev', secretRefs: ['db'] }]), ['db']);
+    expect(role?.rules).toEqual([{ apiGroups: [''], resources: ['secrets'], resourceNames: ['db'], verbs: ['get', 'watch', 'update', 'patch', 'delete'] }]);
+    expect(binding?.subjects).toEqual([
+      { kind: 'User', apiGroup: 'rbac.authorization.k8s.io', name: 'ana' },
+      { kind: 'Group', apiGroup: 'rbac.authorization.k8s.io', name: 'devs' },
+    ]);
+    expect(desiredSecretsAccess(model({ viewers: [{ kind: 'User', name: 'vi' }] }, [{ name: 'dev', secretRefs: ['db'] }]), ['db'])).toEqual([]);
+    expect(desiredSecretsAccess(model(undefined, [{ name: 'dev', secretRefs: ['db'] }]), ['db'])).toEqual([]);
+  });
+});
+
+describe('Kapsa\'s own Secrets in secretRefs, through the Project hook', () => {
+  it.each(['kapsa-registry-push', 'kapsa-registry', 'kapsa-git', 'kapsa-wildcard-tls', 'kapsa-webhook'])(
+    'refuses %s even before the Registry or the copy exists',
+    (name) => {
+      const parent = project({ developers: [{ kind: 'User', name: 'ana' }] });
+      (parent.spec as Record<string, unknown>).environments = [{ name: 'dev', secretRefs: [name] }];
+      const reply = syncProject({ parent, children: {}, related: {} }, { now: new Date('2026-11-26T12:00:00Z'), settings: projectSettings(defaultConfig()) });
+      const conditions = (reply.status as { conditions: Array<Record<string, string>> }).conditions;
+      expect(conditions.find((condition) => condition.type === 'InvalidSpec')).toMatchObject({ status: 'True', message: expect.stringContaining('spec.environments[0].secretRefs[0]') });
+      expect(reply.children).toEqual([]);
+    },
+  );
 });
