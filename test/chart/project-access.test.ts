@@ -3,7 +3,7 @@
 // runs on a real API server in test/k8s/project-access.test.ts.
 
 import { beforeAll, describe, expect, it } from 'vitest';
-import { PROJECT_ROLES } from '../../hooks/project/access.ts';
+import { PROJECT_ROLES, SECRETS_ROLE } from '../../hooks/project/access.ts';
 import { CHART_DIR, findObject, helm, helmBinary, NAMESPACE, renderChart, valuesArgs, type ChartObject } from './helm.ts';
 
 interface Rule {
@@ -67,11 +67,18 @@ describe('project access in the chart', () => {
     for (const name of Object.values(PROJECT_ROLES)) findObject(objects, 'ClusterRole', name);
     const metacontroller = findObject(objects, 'ClusterRole', 'kapsa-metacontroller');
     const bind = rulesOf(metacontroller).filter((rule) => rule.verbs.includes('bind') || rule.verbs.includes('escalate') || rule.verbs.includes('*'));
-    expect(bind).toEqual([{ apiGroups: ['rbac.authorization.k8s.io'], resources: ['clusterroles'], verbs: ['bind'], resourceNames: Object.values(PROJECT_ROLES).sort() }]);
+    expect(bind).toEqual([
+      { apiGroups: ['rbac.authorization.k8s.io'], resources: ['clusterroles'], verbs: ['bind'], resourceNames: Object.values(PROJECT_ROLES).sort() },
+      { apiGroups: ['rbac.authorization.k8s.io'], resources: ['roles'], verbs: ['bind'], resourceNames: [SECRETS_ROLE] },
+    ]);
     expect(rulesOf(metacontroller).some((rule) => rule.resources.includes('rolebindings') && rule.verbs.includes('create'))).toBe(true);
+    // The Secrets Role it writes grants nothing on Secrets it does not hold itself, so no escalate.
+    expect(rulesOf(metacontroller).some((rule) => rule.resources.includes('roles') && rule.verbs.includes('create'))).toBe(true);
+    const onSecrets = rulesOf(metacontroller).filter((rule) => rule.resources.includes('secrets') && rule.apiGroups.includes(''));
+    for (const verb of ['get', 'watch', 'update', 'patch', 'delete']) expect(onSecrets.some((rule) => rule.verbs.includes(verb) && rule.resourceNames === undefined), verb).toBe(true);
   });
 
-  it('viewers read without Secrets; developers add Secrets, ConfigMaps and port-forward; admins add exec; none touches RBAC or Projects', () => {
+  it('viewers read without Secrets; developers add ConfigMaps, creating Secrets and port-forward; admins add exec; none touches RBAC or Projects', () => {
     const objects = renderChart();
     const viewer = grants(findObject(objects, 'ClusterRole', 'kapsa-project-viewer'));
     const developer = grants(findObject(objects, 'ClusterRole', 'kapsa-project-developer'));
@@ -79,7 +86,9 @@ describe('project access in the chart', () => {
     expect([...viewer].filter((grant) => grant.startsWith('secrets:'))).toEqual([]);
     expect([...viewer].filter((grant) => !/:(get|list|watch)$/.test(grant))).toEqual([]);
     for (const grant of ['pods/log:get', 'configmaps:get', 'pods:list', 'environments:get']) expect(viewer, grant).toContain(grant);
-    for (const grant of ['secrets:get', 'secrets:update', 'configmaps:create', 'pods/portforward:create', 'pods:delete']) expect(developer, grant).toContain(grant);
+    for (const grant of ['secrets:create', 'configmaps:create', 'pods/portforward:create', 'pods:delete']) expect(developer, grant).toContain(grant);
+    // Reading or changing a Secret comes by name from the Project hook's Role, never from these.
+    for (const role of [developer, admin]) expect([...role].filter((grant) => grant.startsWith('secrets:'))).toEqual(['secrets:create']);
     expect(developer).not.toContain('pods/exec:create');
     expect(admin).toContain('pods/exec:create');
     for (const grant of viewer) expect(developer, grant).toContain(grant);

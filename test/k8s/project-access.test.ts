@@ -7,6 +7,7 @@
 
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { groupObjects } from '../../hooks/lib/objects.ts';
 import { projectSettings } from '../../hooks/project/settings.ts';
 import { syncProject } from '../../hooks/project/sync.ts';
 import { defaultConfig } from '../../hooks/server/config.ts';
@@ -155,7 +156,10 @@ describe('who may touch a Project (the chart policy, roles and the hook RoleBind
   });
 
   it('Ana edits her Project; Bo can neither edit it, make himself its admin, nor delete it', async () => {
-    await mergePatch(ana, names.ana, { spec: { environments: [{ name: 'dev' }, { name: 'prod' }] } });
+    // dev reads the api-key Secret (so Ana's developers may), and the repository is private.
+    await mergePatch(ana, names.ana, {
+      spec: { environments: [{ name: 'dev', secretRefs: ['api-key'] }, { name: 'prod' }], repository: { credentials: { secretRef: { name: 'shop-git' } } } },
+    });
     const bosRefusal = (verb: string) =>
       denial(names.ana, `user bo may not ${verb} Project ${names.ana}: not listed in its spec.access.admins and not in a platform-admin group (${PLATFORM_GROUPS})`);
     expect(await refusal(mergePatch(bo, names.ana, { spec: { repository: { url: 'https://git.example.com/bo/evil.git' } } }))).toBe(bosRefusal('update'));
@@ -193,7 +197,11 @@ describe('who may touch a Project (the chart policy, roles and the hook RoleBind
     for (const name of [names.ana, names.bo]) {
       const applied = await applyHookChildren(name);
       expect(applied.filter((kind) => kind === 'RoleBinding').length, name).toBeGreaterThan(0);
+      expect(applied.filter((kind) => kind === 'Role'), name).toEqual(['Role']);
     }
+    // The Role Metacontroller wrote for Ana names her environment's Secret and nothing else.
+    const role = await admin.get({ apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'Role', name: 'kapsa-project-secrets', namespace: names.ana });
+    expect(role.rules).toEqual([{ apiGroups: [''], resources: ['secrets'], resourceNames: ['api-key'], verbs: ['get', 'watch', 'update', 'patch', 'delete'] }]);
     // `bind` is granted on the three project roles only: a binding to anything else is escalation.
     const escalation: KubeObject = {
       apiVersion: 'rbac.authorization.k8s.io/v1',
@@ -205,11 +213,17 @@ describe('who may touch a Project (the chart policy, roles and the hook RoleBind
     expect(await refusal(applyStrict(metacontroller, escalation))).toMatch(/attempting to grant RBAC permissions not currently held/);
   });
 
-  /** Runs the pure Project hook on the stored Project and applies its Namespace and RoleBindings as Metacontroller would. */
+  /**
+   * Runs the pure Project hook on the stored Project, with a Registry and the git credentials it
+   * names as related objects, and applies its Namespace, RBAC and Secret copies (registry push and
+   * pull, git) as Metacontroller would.
+   */
   async function applyHookChildren(name: string): Promise<string[]> {
     const parent = await admin.get({ ...PROJECT, name });
-    const reply = syncProject({ parent, children: {}, related: {} }, { now: new Date('2026-11-26T12:00:00Z'), settings: projectSettings(defaultConfig()) });
-    const children = reply.children.filter((child) => child.kind === 'Namespace' || child.kind === 'RoleBinding');
+    const reply = syncProject({ parent, children: {}, related: groupObjects(relatedFor(name)) }, { now: new Date('2026-11-26T12:00:00Z'), settings: projectSettings(defaultConfig()) });
+    // Bindings before the Role they name: Metacontroller keeps no order, and `bind` must cover it.
+    const order = ['Namespace', 'RoleBinding', 'Role', 'Secret'];
+    const children = reply.children.filter((child) => order.includes(child.kind)).sort((a, b) => order.indexOf(a.kind) - order.indexOf(b.kind));
     for (const child of children) await applyStrict(metacontroller, child, { fieldManager: 'metacontroller' });
     return children.map((child) => child.kind);
   }
@@ -227,17 +241,17 @@ describe('who may touch a Project (the chart policy, roles and the hook RoleBind
     expect(await refusal(mergePatch(kapsa, names.ana, { metadata: { labels: { 'kapsa-project.io/domain-pool': 'other' } } }))).toBe(denied);
   });
 
-  it("Ana's RoleBinding lets her read pod logs and Secrets in her namespace and nothing in Bo's; a viewer reads no Secrets", async () => {
+  it("Ana's RoleBindings let her read pod logs and her environment's Secret in her namespace and nothing in Bo's; a viewer reads no Secrets", async () => {
     for (const namespace of [names.ana, names.bo]) {
       await applyStrict(admin, restrictedPod(namespace));
       await applyStrict(admin, { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'settings', namespace }, data: { MODE: 'demo' } });
       await applyStrict(admin, { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'api-key', namespace }, stringData: { KEY: 'not-for-bo' } });
     }
-    const review = async (client: KubeClient, namespace: string, resource: string, subresource = '', verb = 'get') => {
+    const review = async (client: KubeClient, namespace: string, resource: string, subresource = '', verb = 'get', name = '') => {
       const answer = (await client.request('POST', '/apis/authorization.k8s.io/v1/selfsubjectaccessreviews', {
         apiVersion: 'authorization.k8s.io/v1',
         kind: 'SelfSubjectAccessReview',
-        spec: { resourceAttributes: { namespace, verb, resource, subresource } },
+        spec: { resourceAttributes: { namespace, verb, resource, subresource, name } },
       })) as { status: { allowed: boolean } };
       return answer.status.allowed;
     };
@@ -262,11 +276,37 @@ describe('who may touch a Project (the chart policy, roles and the hook RoleBind
     await expect(get(vic, names.ana, 'Secret', 'api-key')).rejects.toMatchObject({ status: 403 });
     await expect(vic.list('v1', 'Secret', { namespace: names.ana })).rejects.toMatchObject({ status: 403 });
     expect(await review(vic, names.ana, 'configmaps', '', 'update')).toBe(false);
-    // Cy became a developer through the platform admin's edit: Secrets yes, a shell no (admins only).
+    // Cy became a developer through the platform admin's edit: the referenced Secret yes, a shell no (admins only).
     const cy = as({ user: 'cy' });
-    expect(await review(cy, names.ana, 'secrets', '', 'update')).toBe(true);
+    expect(await review(cy, names.ana, 'secrets', '', 'update', 'api-key')).toBe(true);
+    expect(await review(cy, names.ana, 'secrets', '', 'update', 'kapsa-registry-push')).toBe(false);
     expect(await review(cy, names.ana, 'pods', 'exec', 'create')).toBe(false);
     expect(await review(ana, names.ana, 'pods', 'exec', 'create')).toBe(true);
+  });
+
+  it("Ana reads and changes only the Secrets her environments name: never Kapsa's copies in her namespace, never the list", async () => {
+    const get = (name: string) => ana.get({ apiVersion: 'v1', kind: 'Secret', name, namespace: names.ana });
+    await expect(get('api-key')).resolves.toMatchObject({ data: { KEY: Buffer.from('not-for-bo').toString('base64') } });
+    // The hook's copies are there (Metacontroller applied them above), and closed to her.
+    for (const name of ['kapsa-registry-push', 'kapsa-registry', 'kapsa-git']) {
+      await expect(admin.get({ apiVersion: 'v1', kind: 'Secret', name, namespace: names.ana }), name).resolves.toMatchObject({ kind: 'Secret' });
+      await expect(get(name), name).rejects.toMatchObject({ status: 403 });
+      const patch = ana.request('PATCH', `/api/v1/namespaces/${names.ana}/secrets/${name}`, { metadata: { labels: { grab: 'yes' } } }, 'application/merge-patch+json');
+      await expect(patch, name).rejects.toMatchObject({ status: 403 });
+      await expect(ana.delete({ apiVersion: 'v1', kind: 'Secret', name, namespace: names.ana }), name).rejects.toMatchObject({ status: 403 });
+    }
+    // The git credentials she named as the source of the copy are not an environment's either.
+    await applyStrict(admin, { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'shop-git', namespace: names.ana }, stringData: { username: 'ana', password: 'git-token' } });
+    await expect(get('shop-git')).rejects.toMatchObject({ status: 403 });
+    await expect(ana.list('v1', 'Secret', { namespace: names.ana })).rejects.toMatchObject({ status: 403 });
+    // Creating is hers; a taken name answers AlreadyExists and nothing of the Secret.
+    await ana.create({ apiVersion: 'v1', kind: 'Secret', metadata: { name: 'new-key', namespace: names.ana }, stringData: { KEY: 'mine' } });
+    const taken = await ana.create({ apiVersion: 'v1', kind: 'Secret', metadata: { name: 'kapsa-registry-push', namespace: names.ana }, stringData: { x: 'y' } }).catch((error: unknown) => error);
+    expect(taken).toMatchObject({ status: 409 });
+    expect(JSON.stringify(taken)).not.toContain('dockerconfigjson');
+    // The one she may change, she changes.
+    await ana.request('PATCH', `/api/v1/namespaces/${names.ana}/secrets/api-key`, { stringData: { KEY: 'rotated' } }, 'application/merge-patch+json');
+    await expect(get('api-key')).resolves.toMatchObject({ data: { KEY: Buffer.from('rotated').toString('base64') } });
   });
 
   it('removing a subject from spec.access removes its RoleBinding subject on the next sync', async () => {
@@ -274,7 +314,7 @@ describe('who may touch a Project (the chart policy, roles and the hook RoleBind
     const parent = await admin.get({ ...PROJECT, name: names.ana });
     const reply = syncProject({ parent, children: {}, related: {} }, { now: new Date('2026-11-26T12:00:00Z'), settings: projectSettings(defaultConfig()) });
     const bindings = reply.children.filter((child) => child.kind === 'RoleBinding').map((child) => child.metadata.name);
-    expect(bindings).toEqual(['kapsa-project-admin', 'kapsa-project-developer']);
+    expect(bindings).toEqual(['kapsa-project-admin', 'kapsa-project-developer', 'kapsa-project-secrets']);
   });
 
   it('a Project being deleted may lose its finalizers, and nothing else, whoever the remover is', async () => {
@@ -321,4 +361,19 @@ function restrictedPod(namespace: string): KubeObject {
       containers: [{ name: 'app', image: 'registry.example.com/app:1', securityContext: { allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] } } }],
     },
   };
+}
+
+/** What Metacontroller's customize step would hand the Project hook: the Registry, its push Secret and the Project's git Secret. */
+function relatedFor(namespace: string): KubeObject[] {
+  const base64 = (text: string) => Buffer.from(text).toString('base64');
+  return [
+    {
+      apiVersion: 'kapsa-project.io/v1alpha1',
+      kind: 'Registry',
+      metadata: { name: 'main' },
+      spec: { endpoint: 'https://registry.example.com', auth: { secretRef: { name: 'registry-push' } }, imagePullSecret: { name: 'kapsa-registry', generatePerNamespace: true } },
+    },
+    { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'registry-push', namespace: 'kapsa-system' }, type: 'kubernetes.io/basic-auth', data: { username: base64('kapsa-bot'), password: base64('push-token') } },
+    { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'shop-git', namespace }, type: 'kubernetes.io/basic-auth', data: { username: base64('ana'), password: base64('git-token') } },
+  ];
 }
