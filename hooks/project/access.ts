@@ -106,8 +106,9 @@ export function environmentSecrets(spec: ProjectSpec, kapsaSecrets: ReadonlySet<
 /**
  * A Role on exactly `secretNames` and its binding to the developers and admins, when there is
  * anybody to bind. RBAC cannot narrow `list` to names, so nobody gets it; `create` comes from the
- * ClusterRoles (it reads nothing). With no names the Role has no rules at all: a rule with an
- * empty resourceNames would grant every Secret of the namespace.
+ * ClusterRoles (it reads nothing). With no names the Role has no rules at all (still written, so
+ * the namespace shows that nothing is granted): a rule with an empty resourceNames would grant
+ * every Secret of the namespace.
  */
 export function desiredSecretsAccess(project: ProjectModel, secretNames: readonly string[]): KubeObject[] {
   const seen = new Set<string>();
@@ -119,10 +120,14 @@ export function desiredSecretsAccess(project: ProjectModel, secretNames: readonl
   });
   if (subjects.length === 0) return [];
   const metadata = { name: SECRETS_ROLE, namespace: project.namespace, labels: { ...baseLabels(project.name), [LABEL_COMPONENT]: 'access' } };
-  const rules =
-    secretNames.length === 0 ? [] : [{ apiGroups: [''], resources: ['secrets'], resourceNames: [...secretNames], verbs: ['get', 'watch', 'update', 'patch', 'delete'] }];
+  const role: KubeObject = { apiVersion: `${RBAC_GROUP}/v1`, kind: 'Role', metadata };
+  // No `rules: []`: the API server stores an empty list as none (`null`), and Metacontroller would
+  // see that difference on every sync and write the Role again.
+  if (secretNames.length > 0) {
+    role.rules = [{ apiGroups: [''], resources: ['secrets'], resourceNames: [...secretNames], verbs: ['get', 'watch', 'update', 'patch', 'delete'] }];
+  }
   return [
-    { apiVersion: `${RBAC_GROUP}/v1`, kind: 'Role', metadata, rules },
+    role,
     {
       apiVersion: `${RBAC_GROUP}/v1`,
       kind: 'RoleBinding',

@@ -184,14 +184,17 @@ describe.sequential('push to deploy on the real engine', () => {
 
   it('spec.access becomes RoleBindings in the namespace; a list taken out of the spec loses its binding', async () => {
     const bindingNames = async () => (await client.list('rbac.authorization.k8s.io/v1', 'RoleBinding', { namespace: 'shop' })).items.map((item) => item.metadata.name).sort();
-    await converge('the admin and viewer RoleBindings', async () => (await bindingNames()).length === 2);
-    expect(await bindingNames()).toEqual(['kapsa-project-admin', 'kapsa-project-viewer']);
+    await converge('the admin, Secrets and viewer RoleBindings', async () => (await bindingNames()).length === 3);
+    expect(await bindingNames()).toEqual(['kapsa-project-admin', 'kapsa-project-secrets', 'kapsa-project-viewer']);
     const viewer = await get('rbac.authorization.k8s.io/v1', 'RoleBinding', 'kapsa-project-viewer', 'shop');
     expect(viewer?.subjects).toEqual([{ apiGroup: 'rbac.authorization.k8s.io', kind: 'Group', name: 'auditors' }]);
+    // No environment of the shop names a Secret, so its Secrets Role grants nothing.
+    const secretsRole = await get('rbac.authorization.k8s.io/v1', 'Role', 'kapsa-project-secrets', 'shop');
+    expect(secretsRole?.rules ?? []).toEqual([]);
     await apply(shopProject({ spec: { access: { admins: SHOP_ACCESS.admins } } }));
-    await converge('the viewer RoleBinding removed', async () => (await bindingNames()).join() === 'kapsa-project-admin');
+    await converge('the viewer RoleBinding removed', async () => (await bindingNames()).join() === 'kapsa-project-admin,kapsa-project-secrets');
     await apply(shopProject());
-    await converge('the viewer RoleBinding back', async () => (await bindingNames()).length === 2);
+    await converge('the viewer RoleBinding back', async () => (await bindingNames()).length === 3);
   });
 
   it('a finished build reaches the autoSync Environment; its Deployment becomes Available and the Project Ready with its URLs', async () => {
@@ -400,6 +403,7 @@ describe.sequential('push to deploy on the real engine', () => {
       ['autoscaling/v2', 'HorizontalPodAutoscaler'],
       ['batch/v1', 'Job'],
       ['rbac.authorization.k8s.io/v1', 'RoleBinding'],
+      ['rbac.authorization.k8s.io/v1', 'Role'],
     ];
     for (const [apiVersion, kind] of kinds) {
       const left = (await client.list(apiVersion, kind, { labelSelector: `${LABEL_PROJECT}=shop`, allNamespaces: true })).items;
