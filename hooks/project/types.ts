@@ -187,7 +187,11 @@ export const ProjectEnvironment = Type.Object(
     runtime: Type.Optional(Runtime),
     env: Type.Optional(EnvList),
     configRefs: Type.Optional(NameList('ConfigMaps in the project namespace whose keys become environment variables.')),
-    secretRefs: Type.Optional(NameList('Secrets in the project namespace whose keys become environment variables.')),
+    secretRefs: Type.Optional(
+      NameList(
+        "Secrets in the project namespace whose keys become environment variables; the Project's admins and developers may read and change these (and no other Secret). Kapsa's own copies (kapsa-registry-push, the Registry's pull Secret, kapsa-git, kapsa-wildcard-tls, kapsa-webhook) are refused.",
+      ),
+    ),
   },
   { description: 'A long-lived environment.' },
 );
@@ -251,7 +255,7 @@ export const Access = Type.Object(
         'May update and delete this Project (the admission policy checks it) and hold the kapsa-project-admin role in its namespace. On create, the requester must be listed here (or be a platform admin).',
       ),
     ),
-    developers: Type.Optional(SubjectList('Hold the kapsa-project-developer role in the project namespace.')),
+    developers: Type.Optional(SubjectList('Hold the kapsa-project-developer role in the project namespace, and with admins the kapsa-project-secrets Role on the Secrets the environments name.')),
     viewers: Type.Optional(SubjectList('Hold the kapsa-project-viewer role in the project namespace (read-only, no Secrets).')),
   },
   { description: 'Who may manage this Project and use its namespace. Without it, only platform admins may update or delete the Project.' },
