@@ -47,6 +47,17 @@ function rbacSubject(subject: AccessSubject): Record<string, string> {
   return { kind: subject.kind, apiGroup: RBAC_GROUP, name: subject.name };
 }
 
+/** The subjects as RBAC writes them, each once, in the order given. */
+function rbacSubjects(subjects: readonly AccessSubject[]): Array<Record<string, string>> {
+  const seen = new Set<string>();
+  return subjects.map(rbacSubject).filter((subject) => {
+    const key = JSON.stringify([subject.kind, subject.namespace ?? '', subject.name]);
+    if (seen.has(key)) return false;
+    seen.add(key);
+    return true;
+  });
+}
+
 /**
  * One RoleBinding per non-empty access list, named like its ClusterRole. A list emptied or removed
  * leaves its binding out of the reply, so Metacontroller deletes it: access ends on the next sync.
@@ -55,13 +66,7 @@ function rbacSubject(subject: AccessSubject): Record<string, string> {
 export function desiredRoleBindings(project: ProjectModel): KubeObject[] {
   const bindings: KubeObject[] = [];
   for (const list of ACCESS_LISTS) {
-    const seen = new Set<string>();
-    const subjects = (project.spec.access?.[list] ?? []).map(rbacSubject).filter((subject) => {
-      const key = JSON.stringify([subject.kind, subject.namespace ?? '', subject.name]);
-      if (seen.has(key)) return false;
-      seen.add(key);
-      return true;
-    });
+    const subjects = rbacSubjects(project.spec.access?.[list] ?? []);
     if (subjects.length === 0) continue;
     bindings.push({
       apiVersion: `${RBAC_GROUP}/v1`,
@@ -78,7 +83,7 @@ export function desiredRoleBindings(project: ProjectModel): KubeObject[] {
   return bindings;
 }
 
-/** The Role (and its binding) that lets developers and admins at the Secrets environments name. */
+/** The Role (and its binding) that gives developers and admins the Secrets their environments name. */
 export const SECRETS_ROLE = 'kapsa-project-secrets';
 
 /**
@@ -111,13 +116,7 @@ export function environmentSecrets(spec: ProjectSpec, kapsaSecrets: ReadonlySet<
  * every Secret of the namespace.
  */
 export function desiredSecretsAccess(project: ProjectModel, secretNames: readonly string[]): KubeObject[] {
-  const seen = new Set<string>();
-  const subjects = [...(project.spec.access?.admins ?? []), ...(project.spec.access?.developers ?? [])].map(rbacSubject).filter((subject) => {
-    const key = JSON.stringify([subject.kind, subject.namespace ?? '', subject.name]);
-    if (seen.has(key)) return false;
-    seen.add(key);
-    return true;
-  });
+  const subjects = rbacSubjects([...(project.spec.access?.admins ?? []), ...(project.spec.access?.developers ?? [])]);
   if (subjects.length === 0) return [];
   const metadata = { name: SECRETS_ROLE, namespace: project.namespace, labels: { ...baseLabels(project.name), [LABEL_COMPONENT]: 'access' } };
   const role: KubeObject = { apiVersion: `${RBAC_GROUP}/v1`, kind: 'Role', metadata };
