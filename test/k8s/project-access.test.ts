@@ -202,6 +202,11 @@ describe('who may touch a Project (the chart policy, roles and the hook RoleBind
     // The Role Metacontroller wrote for Ana names her environment's Secret and nothing else.
     const role = await admin.get({ apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'Role', name: 'kapsa-project-secrets', namespace: names.ana });
     expect(role.rules).toEqual([{ apiGroups: [''], resources: ['secrets'], resourceNames: ['api-key'], verbs: ['get', 'watch', 'update', 'patch', 'delete'] }]);
+    // Bo's environments name no Secret: his Role grants nothing. The server answers `rules: null`
+    // for it, which is why the hook writes no rules key rather than `[]`: Metacontroller's merge
+    // leaves an absent key alone, but would find `[]` different from that null on every sync.
+    const empty = await admin.get({ apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'Role', name: 'kapsa-project-secrets', namespace: names.bo });
+    expect(empty.rules).toBeNull();
     // `bind` is granted on the three project roles only: a binding to anything else is escalation.
     const escalation: KubeObject = {
       apiVersion: 'rbac.authorization.k8s.io/v1',
