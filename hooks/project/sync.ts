@@ -223,7 +223,7 @@ function kapsaSecretNames(request: CompositeSyncRequest, spec: ProjectSpec): Set
 }
 
 /** What the Registry schema names the pull copy when a Registry does not say. */
-const DEFAULT_PULL_SECRET = 'kapsa-registry';
+const DEFAULT_PULL_SECRET = String(RegistrySchema.properties.imagePullSecret.properties.name.default);
 
 function pullSecretOf(environment: KubeObject | undefined): string | undefined {
   const spec = environment?.spec;
