@@ -147,6 +147,8 @@ afterAll(async () => {
 });
 
 describe.sequential('push to deploy on the real engine', () => {
+  /** The shop's Secrets Role as first written; every later sync must leave it as it is. */
+  let secretsRoleVersion: string | undefined;
   it('the Registry reports Verified against the real distribution registry', async () => {
     const verified = await converge('Registry Verified', async () => {
       const object = await get(API, 'Registry', 'local');
@@ -191,6 +193,7 @@ describe.sequential('push to deploy on the real engine', () => {
     // No environment of the shop names a Secret, so its Secrets Role grants nothing.
     const secretsRole = await get('rbac.authorization.k8s.io/v1', 'Role', 'kapsa-project-secrets', 'shop');
     expect(secretsRole?.rules ?? []).toEqual([]);
+    secretsRoleVersion = secretsRole?.metadata.resourceVersion;
     await apply(shopProject({ spec: { access: { admins: SHOP_ACCESS.admins } } }));
     await converge('the viewer RoleBinding removed', async () => (await bindingNames()).join() === 'kapsa-project-admin,kapsa-project-secrets');
     await apply(shopProject());
@@ -387,6 +390,10 @@ describe.sequential('push to deploy on the real engine', () => {
   });
 
   it('deleting the Project leaves no object behind', async () => {
+    // Dozens of syncs later the rule-less Secrets Role was never written again (no diff between
+    // what the hook returns and what the server stores).
+    expect(secretsRoleVersion).toBeDefined();
+    expect((await get('rbac.authorization.k8s.io/v1', 'Role', 'kapsa-project-secrets', 'shop'))?.metadata.resourceVersion).toBe(secretsRoleVersion);
     await client.delete({ apiVersion: API, kind: 'Project', name: 'shop' });
     await converge('Project, Namespace and every child gone', async () => !(await project()) && !(await get('v1', 'Namespace', 'shop')), 120_000);
     const kinds: Array<[string, string]> = [
