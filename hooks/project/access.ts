@@ -120,8 +120,8 @@ export function desiredSecretsAccess(project: ProjectModel, secretNames: readonl
   if (subjects.length === 0) return [];
   const metadata = { name: SECRETS_ROLE, namespace: project.namespace, labels: { ...baseLabels(project.name), [LABEL_COMPONENT]: 'access' } };
   const role: KubeObject = { apiVersion: `${RBAC_GROUP}/v1`, kind: 'Role', metadata };
-  // No `rules: []`: the API server answers an empty list as `null`, and Metacontroller would see
-  // that difference on every sync and write the Role again; an absent key it leaves alone.
+  // No `rules: []`: the API server answers an empty list as `null`, so only an absent key makes
+  // what the hook returns agree with what Metacontroller observes.
   if (secretNames.length > 0) {
     role.rules = [{ apiGroups: [''], resources: ['secrets'], resourceNames: [...secretNames], verbs: ['get', 'watch', 'update', 'patch', 'delete'] }];
   }

@@ -390,8 +390,8 @@ describe.sequential('push to deploy on the real engine', () => {
   });
 
   it('deleting the Project leaves no object behind', async () => {
-    // Dozens of syncs later the rule-less Secrets Role was never written again (no diff between
-    // what the hook returns and what the server stores).
+    // Dozens of syncs (spec edits, kept children, resyncs) later the Secrets Role is the one first
+    // written: nothing in the hook's answer moves it back and forth.
     expect(secretsRoleVersion).toBeDefined();
     expect((await get('rbac.authorization.k8s.io/v1', 'Role', 'kapsa-project-secrets', 'shop'))?.metadata.resourceVersion).toBe(secretsRoleVersion);
     await client.delete({ apiVersion: API, kind: 'Project', name: 'shop' });

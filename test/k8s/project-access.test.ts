@@ -203,8 +203,7 @@ describe('who may touch a Project (the chart policy, roles and the hook RoleBind
     const role = await admin.get({ apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'Role', name: 'kapsa-project-secrets', namespace: names.ana });
     expect(role.rules).toEqual([{ apiGroups: [''], resources: ['secrets'], resourceNames: ['api-key'], verbs: ['get', 'watch', 'update', 'patch', 'delete'] }]);
     // Bo's environments name no Secret: his Role grants nothing. The server answers `rules: null`
-    // for it, which is why the hook writes no rules key rather than `[]`: Metacontroller's merge
-    // leaves an absent key alone, but would find `[]` different from that null on every sync.
+    // for it, which is why the hook writes no rules key rather than `[]`.
     const empty = await admin.get({ apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'Role', name: 'kapsa-project-secrets', namespace: names.bo });
     expect(empty.rules).toBeNull();
     // `bind` is granted on the three project roles only: a binding to anything else is escalation.
