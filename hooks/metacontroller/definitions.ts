@@ -74,6 +74,10 @@ export function controllerDefinitions(options: ControllerOptions = DEFAULT_CONTR
           // A build Job is immutable once started: a new commit gets a new Job, never an update.
           { apiVersion: 'batch/v1', resource: 'jobs', updateStrategy: { method: 'OnDelete' } },
           inPlace(API_VERSION, 'environments'),
+          // spec.access: one RoleBinding per role in the project namespace, and the Role on
+          // the Secrets its environments reference.
+          inPlace('rbac.authorization.k8s.io/v1', 'roles'),
+          inPlace('rbac.authorization.k8s.io/v1', 'rolebindings'),
         ],
         hooks: hooks(options, 'project', 'customize', 'sync'),
       }),

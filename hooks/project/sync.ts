@@ -14,9 +14,11 @@ import {
   MANAGED_BY,
 } from '../lib/labels.ts';
 import { isRecord, objectsOfType, type KubeObject, type Secret } from '../lib/objects.ts';
+import { WEBHOOK_SECRET_NAME } from '../lib/repository-identity.ts';
 import { compileValidator, describeErrors } from '../lib/schema.ts';
 import { normalizeRegistryHost, parseRegistrySecret } from '../registry/credentials.ts';
 import { RegistrySpec as RegistrySchema, type RegistrySpec } from '../registry/spec.ts';
+import { desiredRoleBindings, desiredSecretsAccess, environmentSecrets } from './access.ts';
 import {
   desiredBuildJob,
   desiredKpackImage,
@@ -205,6 +207,25 @@ function resolveRegistry(request: CompositeSyncRequest, model: ProjectModel, set
   return { host, repository, credentials: { username: credentials.username, password: credentials.password }, spec, ...(pullSecret ? { pullSecret } : {}) };
 }
 
+/**
+ * The Secrets Kapsa keeps in a project namespace for itself, which no environment may reference
+ * (and so no tenant may read): the fixed copies, the Registry's pull copy under its default and
+ * its configured name, and every Secret the Project already owns (a copy kept while the Registry
+ * cannot be read has a name this sync may not know otherwise).
+ */
+function kapsaSecretNames(request: CompositeSyncRequest, spec: ProjectSpec): Set<string> {
+  const names = new Set([PUSH_SECRET, GIT_SECRET, WILDCARD_SECRET, WEBHOOK_SECRET_NAME, DEFAULT_PULL_SECRET]);
+  const registry = relatedOne(request, 'Registry', API_VERSION, spec.registry.name);
+  const registrySpec = isRecord(registry?.spec) ? registry.spec : {};
+  const pull = isRecord(registrySpec.imagePullSecret) ? registrySpec.imagePullSecret.name : undefined;
+  if (typeof pull === 'string') names.add(pull);
+  for (const secret of objectsOfType(request.children, 'Secret', 'v1')) names.add(secret.metadata.name ?? '');
+  return names;
+}
+
+/** What the Registry schema names the pull copy when a Registry does not say. */
+const DEFAULT_PULL_SECRET = String(RegistrySchema.properties.imagePullSecret.properties.name.default);
+
 function pullSecretOf(environment: KubeObject | undefined): string | undefined {
   const spec = environment?.spec;
   if (!isRecord(spec) || !Array.isArray(spec.imagePullSecrets)) return undefined;
@@ -262,8 +283,9 @@ export function syncProject(request: CompositeSyncRequest, context: ProjectSyncC
   const conditions = new ConditionSet();
 
   const validation = validateProject(parent);
-  if (!validation.ok) {
-    const message = describeErrors(validation.errors);
+  const secretAccess = validation.ok ? environmentSecrets(validation.spec, kapsaSecretNames(request, validation.spec)) : undefined;
+  if (!validation.ok || (secretAccess && secretAccess.errors.length > 0)) {
+    const message = describeErrors(validation.ok ? (secretAccess?.errors ?? []) : validation.errors);
     conditions.set('Ready', 'False', 'InvalidSpec', message);
     conditions.set('InvalidSpec', 'True', 'InvalidSpec', message);
     // The webhook Secret needs nothing from the spec: it follows the key (rotation) even now, but
@@ -302,7 +324,7 @@ export function syncProject(request: CompositeSyncRequest, context: ProjectSyncC
     namespaceObserved ? `namespace ${namespace} exists` : `namespace ${namespace} is being created`,
   );
 
-  const children: KubeObject[] = [desiredNamespace(model)];
+  const children: KubeObject[] = [desiredNamespace(model), ...desiredRoleBindings(model), ...desiredSecretsAccess(model, secretAccess?.names ?? [])];
   const kept: KubeObject[] = [];
   const webhook = projectWebhook(parent, namespace, settings);
   if (webhook) children.push(webhook.secret);

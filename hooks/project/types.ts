@@ -187,7 +187,11 @@ export const ProjectEnvironment = Type.Object(
     runtime: Type.Optional(Runtime),
     env: Type.Optional(EnvList),
     configRefs: Type.Optional(NameList('ConfigMaps in the project namespace whose keys become environment variables.')),
-    secretRefs: Type.Optional(NameList('Secrets in the project namespace whose keys become environment variables.')),
+    secretRefs: Type.Optional(
+      NameList(
+        "Secrets in the project namespace whose keys become environment variables; the Project's admins and developers may read and change these (and no other Secret). Kapsa's own copies (kapsa-registry-push, the Registry's pull Secret, kapsa-git, kapsa-wildcard-tls, kapsa-webhook) are refused.",
+      ),
+    ),
   },
   { description: 'A long-lived environment.' },
 );
@@ -209,6 +213,54 @@ export const PreviewEnvironments = Type.Object(
   { description: 'Ephemeral environments for feature branches.' },
 );
 
+/**
+ * Who may manage a Project and use its namespace: RBAC subjects. Cluster RBAC cannot tell one
+ * cluster-scoped Project from another, so the chart's admission policy reads `admins` to decide
+ * who may change or delete this Project, and the Project hook binds each list to a ClusterRole
+ * in the project namespace (hooks/project/access.ts).
+ */
+export const AccessSubject = Type.Object(
+  {
+    kind: StringEnum(['User', 'Group', 'ServiceAccount'] as const, { description: 'An RBAC subject kind: User, Group or ServiceAccount.' }),
+    name: Type.String({
+      minLength: 1,
+      maxLength: 253,
+      pattern: '^[^\\x00-\\x1f\\x7f]+$',
+      description: 'User or group name as the API server authenticates it, or the ServiceAccount name.',
+    }),
+    namespace: Type.Optional(DnsLabel({ description: 'Namespace of a ServiceAccount; required for ServiceAccount, not allowed for User and Group.' })),
+  },
+  {
+    description: 'A user, group or ServiceAccount.',
+    ...cel(
+      {
+        rule: "self.kind == 'ServiceAccount' ? has(self.namespace) : !has(self.namespace)",
+        message: 'namespace is required for a ServiceAccount and not allowed for a User or Group',
+      },
+      {
+        rule: "self.kind != 'ServiceAccount' || self.name.matches('^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$')",
+        message: 'a ServiceAccount name must be a DNS subdomain',
+      },
+    ),
+  },
+);
+
+const SubjectList = (description: string) =>
+  Type.Array(AccessSubject, { maxItems: 50, description, 'x-kubernetes-list-type': 'atomic' });
+
+export const Access = Type.Object(
+  {
+    admins: Type.Optional(
+      SubjectList(
+        'May update and delete this Project (the admission policy checks it) and hold the kapsa-project-admin role in its namespace. On create, the requester must be listed here (or be a platform admin).',
+      ),
+    ),
+    developers: Type.Optional(SubjectList('Hold the kapsa-project-developer role in the project namespace, and with admins the kapsa-project-secrets Role on the Secrets the environments name.')),
+    viewers: Type.Optional(SubjectList('Hold the kapsa-project-viewer role in the project namespace (read-only, no Secrets).')),
+  },
+  { description: 'Who may manage this Project and use its namespace. Without it, only platform admins may update or delete the Project.' },
+);
+
 export const ProjectSpec = Type.Object(
   {
     repository: Repository,
@@ -225,11 +277,13 @@ export const ProjectSpec = Type.Object(
       ...cel({ rule: 'self.filter(e, has(e.primary) && e.primary).size() <= 1', message: 'at most one environment may be primary' }),
     }),
     previewEnvironments: Type.Optional(PreviewEnvironments),
+    access: Type.Optional(Access),
   },
   { description: 'A git repository deployed to one or more environments.' },
 );
 
 export type ProjectSpec = Static<typeof ProjectSpec>;
+export type AccessSubject = Static<typeof AccessSubject>;
 export type ProjectEnvironmentSpec = Static<typeof ProjectEnvironment>;
 
 /**

@@ -3,6 +3,7 @@ import { branchGlobProblem, branchNameProblem } from '../lib/git-refs.ts';
 import { isRecord, type KubeObject } from '../lib/objects.ts';
 import { isDnsLabel } from '../lib/names.ts';
 import { compileValidator, type FieldError } from '../lib/schema.ts';
+import { accessErrors } from './access.ts';
 import { ProjectSpec } from './types.ts';
 
 const specValidator = compileValidator(ProjectSpec);
@@ -59,6 +60,7 @@ export function validateProject(parent: KubeObject): { ok: true; spec: ProjectSp
   } catch {
     errors.push({ path: 'spec.repository.url', message: 'is not a URL' });
   }
+  errors.push(...accessErrors(spec));
   if (errors.length > 0) return { ok: false, errors };
   return { ok: true, spec };
 }

@@ -14,6 +14,7 @@ import { ALL_FEATURES, CHART_DIR, EXAMPLE_CA, findObject, helm, helmBinary, NAME
 type Json = Record<string, unknown>;
 
 const CONTROLLER_KINDS = new Set(['CompositeController', 'DecoratorController']);
+const CLUSTER_SCOPED_KINDS = new Set(['ClusterRole', 'ClusterRoleBinding', 'ValidatingAdmissionPolicy', 'ValidatingAdmissionPolicyBinding']);
 
 function env(deployment: ChartObject): Map<string, string> {
   const container = ((deployment.spec as Json).template as { spec: { containers: Array<{ env: Array<{ name: string; value?: string }> }> } }).spec.containers[0];
@@ -77,7 +78,7 @@ describe('helm template', () => {
       for (const label of ['app.kubernetes.io/name', 'app.kubernetes.io/instance', 'app.kubernetes.io/version', 'app.kubernetes.io/managed-by', 'helm.sh/chart']) {
         expect(labels[label], `${object.kind}/${object.metadata.name} ${label}`).toBeTruthy();
       }
-      if (object.kind !== 'ClusterRole' && object.kind !== 'ClusterRoleBinding' && !CONTROLLER_KINDS.has(object.kind)) {
+      if (!CLUSTER_SCOPED_KINDS.has(object.kind) && !CONTROLLER_KINDS.has(object.kind)) {
         expect(object.metadata.namespace, `${object.kind}/${object.metadata.name}`).toBe(NAMESPACE);
       }
     }

@@ -72,6 +72,8 @@ async function runningImages(namespace = 'shop'): Promise<Record<string, string 
   return Object.fromEntries(list.items.map((item) => [item.metadata.name ?? '', imageOf(item)]));
 }
 
+const SHOP_ACCESS = { admins: [{ kind: 'User', name: 'ana' }], viewers: [{ kind: 'Group', name: 'auditors' }] };
+
 function shopProject(overrides: { spec?: Record<string, unknown>; name?: string; subdomain?: string } = {}): KubeObject {
   return {
     apiVersion: API,
@@ -88,6 +90,7 @@ function shopProject(overrides: { spec?: Record<string, unknown>; name?: string;
         { name: 'prod', branch: 'main', autoSync: false },
       ],
       previewEnvironments: { enabled: true, ttl: '1m', branches: { include: ['feature/*'] } },
+      access: SHOP_ACCESS,
       ...overrides.spec,
     },
   };
@@ -144,6 +147,8 @@ afterAll(async () => {
 });
 
 describe.sequential('push to deploy on the real engine', () => {
+  /** The shop's Secrets Role as first written; every later sync must leave it as it is. */
+  let secretsRoleVersion: string | undefined;
   it('the Registry reports Verified against the real distribution registry', async () => {
     const verified = await converge('Registry Verified', async () => {
       const object = await get(API, 'Registry', 'local');
@@ -177,6 +182,22 @@ describe.sequential('push to deploy on the real engine', () => {
     expect(accounts).toContain('kapsa-build');
     const labels = (await project())?.metadata.labels ?? {};
     expect(labels['kapsa-project.io/domain-pool']).toBe('apps');
+  });
+
+  it('spec.access becomes RoleBindings in the namespace; a list taken out of the spec loses its binding', async () => {
+    const bindingNames = async () => (await client.list('rbac.authorization.k8s.io/v1', 'RoleBinding', { namespace: 'shop' })).items.map((item) => item.metadata.name).sort();
+    await converge('the admin, Secrets and viewer RoleBindings', async () => (await bindingNames()).length === 3);
+    expect(await bindingNames()).toEqual(['kapsa-project-admin', 'kapsa-project-secrets', 'kapsa-project-viewer']);
+    const viewer = await get('rbac.authorization.k8s.io/v1', 'RoleBinding', 'kapsa-project-viewer', 'shop');
+    expect(viewer?.subjects).toEqual([{ apiGroup: 'rbac.authorization.k8s.io', kind: 'Group', name: 'auditors' }]);
+    // No environment of the shop names a Secret, so its Secrets Role grants nothing.
+    const secretsRole = await get('rbac.authorization.k8s.io/v1', 'Role', 'kapsa-project-secrets', 'shop');
+    expect(secretsRole?.rules ?? []).toEqual([]);
+    secretsRoleVersion = secretsRole?.metadata.resourceVersion;
+    await apply(shopProject({ spec: { access: { admins: SHOP_ACCESS.admins } } }));
+    await converge('the viewer RoleBinding removed', async () => (await bindingNames()).join() === 'kapsa-project-admin,kapsa-project-secrets');
+    await apply(shopProject());
+    await converge('the viewer RoleBinding back', async () => (await bindingNames()).length === 3);
   });
 
   it('a finished build reaches the autoSync Environment; its Deployment becomes Available and the Project Ready with its URLs', async () => {
@@ -262,7 +283,12 @@ describe.sequential('push to deploy on the real engine', () => {
     const previewOf = async (branch: string) =>
       (await client.list(API, 'Environment', { namespace: 'shop' })).items.find((item) => (item.spec as { branch?: string }).branch === branch);
     await converge('feature/ttl preview expired (ttl 1m)', async () => !(await previewOf('feature/ttl')), 150_000);
-    const expired = (await project())?.status as { expiredPreviews?: unknown[] };
+    // Metacontroller writes the parent's status after it has managed the children, so the
+    // status may name the expiry a moment after the Environment is gone.
+    const expired = await converge('feature/ttl listed in status.expiredPreviews', async () => {
+      const status = (await project())?.status as { expiredPreviews?: unknown[] } | undefined;
+      return JSON.stringify(status?.expiredPreviews ?? []).includes('feature/ttl') ? status : undefined;
+    });
     expect(JSON.stringify(expired.expiredPreviews ?? [])).toContain('feature/ttl');
     // Expired means expired: through a poll and a resync it does not come back by itself.
     const until = Date.now() + 12_000;
@@ -364,6 +390,10 @@ describe.sequential('push to deploy on the real engine', () => {
   });
 
   it('deleting the Project leaves no object behind', async () => {
+    // Dozens of syncs (spec edits, kept children, resyncs) later the Secrets Role is the one first
+    // written: nothing in the hook's answer moves it back and forth.
+    expect(secretsRoleVersion).toBeDefined();
+    expect((await get('rbac.authorization.k8s.io/v1', 'Role', 'kapsa-project-secrets', 'shop'))?.metadata.resourceVersion).toBe(secretsRoleVersion);
     await client.delete({ apiVersion: API, kind: 'Project', name: 'shop' });
     await converge('Project, Namespace and every child gone', async () => !(await project()) && !(await get('v1', 'Namespace', 'shop')), 120_000);
     const kinds: Array<[string, string]> = [
@@ -379,6 +409,8 @@ describe.sequential('push to deploy on the real engine', () => {
       ['v1', 'ServiceAccount'],
       ['autoscaling/v2', 'HorizontalPodAutoscaler'],
       ['batch/v1', 'Job'],
+      ['rbac.authorization.k8s.io/v1', 'RoleBinding'],
+      ['rbac.authorization.k8s.io/v1', 'Role'],
     ];
     for (const [apiVersion, kind] of kinds) {
       const left = (await client.list(apiVersion, kind, { labelSelector: `${LABEL_PROJECT}=shop`, allNamespaces: true })).items;

@@ -76,6 +76,12 @@ export interface ResourceInfo {
   kind: string;
 }
 
+/** A user (and groups) the suite's admin acts as; system:masters may impersonate anyone. */
+export interface Impersonation {
+  user: string;
+  groups?: readonly string[];
+}
+
 /** A non-2xx answer. `message`, `reason` and `details` come from the server's Status object. */
 export class KubeApiError extends Error {
   readonly status: number;
@@ -110,9 +116,13 @@ export class KubeClient {
   private readonly agent: Agent;
   private readonly discovery = new Map<string, Promise<Map<string, ResourceInfo>>>();
 
-  constructor(conn: { url: string; token: string }) {
+  /** Who the requests act as (Impersonate-User / Impersonate-Group); the token's own user when absent. */
+  readonly impersonate: Impersonation | undefined;
+
+  constructor(conn: { url: string; token: string }, options: { impersonate?: Impersonation } = {}) {
     this.url = conn.url.replace(/\/+$/, '');
     this.token = conn.token;
+    this.impersonate = options.impersonate;
     this.agent = new Agent({ keepAlive: true, maxSockets: 16, rejectUnauthorized: false });
   }
 
@@ -255,10 +265,14 @@ export class KubeClient {
 
   private raw(method: string, path: string, payload: string | undefined, contentType: string): Promise<RawResponse> {
     return new Promise((resolvePromise, reject) => {
-      const headers: Record<string, string | number> = {
+      const headers: Record<string, string | number | string[]> = {
         authorization: `Bearer ${this.token}`,
         accept: 'application/json',
       };
+      if (this.impersonate) {
+        headers['impersonate-user'] = this.impersonate.user;
+        if (this.impersonate.groups && this.impersonate.groups.length > 0) headers['impersonate-group'] = [...this.impersonate.groups];
+      }
       if (payload !== undefined) {
         headers['content-type'] = contentType;
         headers['content-length'] = Buffer.byteLength(payload);
