@@ -73,7 +73,8 @@ beforeAll(async () => {
   // The chart's own ServiceAccount, ClusterRole and binding, exactly as rendered.
   const chart = renderChart({ receiver: { enabled: true } }, { namespace: NAMESPACE, release: RELEASE });
   const rbac = chart.filter(
-    (object) => (object.kind === 'ServiceAccount' || object.kind === 'ClusterRole' || object.kind === 'ClusterRoleBinding') && !object.metadata.name.endsWith('-metacontroller'),
+    // The receiver's ClusterRole and binding, not Metacontroller's or the project roles.
+    (object) => object.kind === 'ServiceAccount' || ((object.kind === 'ClusterRole' || object.kind === 'ClusterRoleBinding') && object.metadata.name.endsWith('-receiver')),
   );
   expect(rbac.map((object) => object.kind).sort()).toEqual(['ClusterRole', 'ClusterRoleBinding', 'ServiceAccount']);
   for (const object of rbac) {
