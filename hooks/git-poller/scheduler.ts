@@ -248,15 +248,20 @@ export class PollScheduler {
     const result = await Promise.race([inFlight, deadline]);
     clearTimeout(timer);
     if (result === 'deadline') {
-      return {
-        outcome: { ok: false, reason: 'Timeout', message: `poll did not finish within ${Math.round(request.waitMs)}ms (waiting for a poll slot or a slow server)` },
-        source: 'deadline',
-        resyncAfterSeconds: this.retryAfterDeadlineSeconds,
-        key,
-      };
+      return this.gaveUp(request, key);
     }
     const remaining = this.remaining(entry, request, jitter, this.now());
     return { outcome: result, source, resyncAfterSeconds: this.resyncSeconds(remaining), key };
+  }
+
+  /** The answer when the hook's time is up before the poll it waits for: try again soon. */
+  private gaveUp(request: PollRequest, key: string): ScheduledPoll {
+    return {
+      outcome: { ok: false, reason: 'Timeout', message: `poll did not finish within ${Math.round(request.waitMs)}ms (waiting for a poll slot or a slow server)` },
+      source: 'deadline',
+      resyncAfterSeconds: this.retryAfterDeadlineSeconds,
+      key,
+    };
   }
 
   /**
@@ -277,13 +282,7 @@ export class PollScheduler {
         if (entry.inFlight) {
           const result = await Promise.race([entry.inFlight, deadline]);
           if (result === 'deadline') {
-            return {
-              outcome: { ok: false, reason: 'Timeout', message: `poll did not finish within ${Math.round(request.waitMs)}ms (waiting for a poll slot or a slow server)` },
-              source: 'deadline',
-              resyncAfterSeconds: this.retryAfterDeadlineSeconds,
-              key,
-              reconcile: 'waiting',
-            };
+            return { ...this.gaveUp(request, key), reconcile: 'waiting' };
           }
           if (source !== 'polled') source = 'shared';
           continue;

@@ -6,21 +6,10 @@
 import { describe, expect, it } from 'vitest';
 import { PollScheduler } from '../../hooks/git-poller/scheduler.ts';
 import type { PollOutcome } from '../../hooks/git-poller/remote.ts';
+import { clock, deferred, down, ok } from '../support/poll-doubles.ts';
 
-const ok = (sha = 'a'.repeat(40)): PollOutcome => ({ ok: true, heads: { main: sha }, protocolVersion: 2 });
-const down: PollOutcome = { ok: false, reason: 'Unreachable', message: 'connection refused' };
 const URL_A = 'https://git.example.com/org/a.git';
 
-function clock(start = 1_000_000) {
-  let t = start;
-  return { now: () => t, advance: (seconds: number) => (t += seconds * 1000) };
-}
-
-function deferred<T>() {
-  let resolve!: (value: T) => void;
-  const promise = new Promise<T>((r) => (resolve = r));
-  return { promise, resolve };
-}
 
 /** A poll function that counts its calls and answers with the current head. */
 function counter(head = () => ok()) {
