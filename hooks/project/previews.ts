@@ -63,6 +63,24 @@ export function expiresAt(observed: KubeObject | undefined, ttl: number): Date |
   return new Date(time + ttl * 1000);
 }
 
+/**
+ * The previews the last status listed as running with an expiry that has passed by `now`. A
+ * sync can be handed a Project from a cache that has not yet seen the status write recording an
+ * expiry (Metacontroller writes status after it deleted the Environment, and the next sync may
+ * start before its informer catches up): the Environment is gone and `expiredPreviews` does not
+ * name it yet. The older status still lists it with its `expiresAt`, which says the same thing,
+ * so the preview is not created again for another full TTL.
+ */
+export function previouslyRunningExpired(project: KubeObject, now: Date): ExpiredPreview[] {
+  const status = project.status;
+  if (!isRecord(status) || !Array.isArray(status.previews)) return [];
+  return status.previews.flatMap((item): ExpiredPreview[] => {
+    if (!isRecord(item) || typeof item.branch !== 'string' || typeof item.commit !== 'string' || typeof item.expiresAt !== 'string') return [];
+    const expiry = Date.parse(item.expiresAt);
+    return !Number.isNaN(expiry) && expiry <= now.getTime() ? [{ branch: item.branch, commit: item.commit }] : [];
+  });
+}
+
 export function previousExpired(project: KubeObject): ExpiredPreview[] {
   const status = project.status;
   if (!isRecord(status) || !Array.isArray(status.expiredPreviews)) return [];

@@ -42,7 +42,7 @@ import {
 } from './children.ts';
 import { chooseBaseDomain, claimOwner, previousBaseDomain, subdomainReservation, type Claimant } from './domain.ts';
 import { currentRelease, desiredEnvironment, environmentReady, mergedRuntime, type EnvironmentPlan } from './environments.ts';
-import { expiresAt, EXPIRED_HISTORY_LIMIT, previewBranches, previewName, previousExpired, ttlSeconds, type ExpiredPreview } from './previews.ts';
+import { expiresAt, EXPIRED_HISTORY_LIMIT, previewBranches, previewName, previousExpired, previouslyRunningExpired, ttlSeconds, type ExpiredPreview } from './previews.ts';
 import { judgeHeads, observedRefs, pollError, runningBranches } from './refs.ts';
 import { namespaceReservation, projectNamespace, type ProjectSettings } from './settings.ts';
 import type { ProjectSpec } from './types.ts';
@@ -679,6 +679,7 @@ function planPreviews(
   }
   const taken = new Set(spec.environments.map((environment) => environment.name));
   const previous = previousExpired(request.parent);
+  const runningButExpired = previouslyRunningExpired(request.parent, now);
   const expired: ExpiredPreview[] = [];
   const candidates: Array<{ branch: string; objectName: string; label: string; running: boolean }> = [];
   let nextExpiry: number | undefined;
@@ -691,7 +692,8 @@ function planPreviews(
     }
     const observed = observedEnvironments.get(name.objectName);
     const expiry = expiresAt(observed, ttl);
-    if (expiry && expiry.getTime() <= now.getTime()) {
+    const expiredUnseen = !observed && runningButExpired.some((record) => record.branch === branch && record.commit === commit);
+    if ((expiry && expiry.getTime() <= now.getTime()) || expiredUnseen) {
       expired.push({ branch, commit });
       continue;
     }
