@@ -8,11 +8,11 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { ANNOTATION_OBSERVED_REFS, ANNOTATION_POLL_ERROR, gitPollerSync, MAX_RECONCILE_REQUEST_BYTES } from '../../hooks/git-poller/sync.ts';
 import type { DecoratorResponse, GitPollerDeps } from '../../hooks/git-poller/sync.ts';
 import { PollScheduler } from '../../hooks/git-poller/scheduler.ts';
-import type { DecoratorSyncRequest } from '../../hooks/lib/hook.ts';
 import type { KubeObject } from '../../hooks/lib/objects.ts';
 import { ANNOTATION_RECONCILE_HANDLED, ANNOTATION_RECONCILE_REQUESTED } from '../../hooks/lib/repository-identity.ts';
 import { ConfigError, loadConfig } from '../../hooks/server/config.ts';
 import { testApp } from '../support/app.ts';
+import { applyReply as apply, pollerRequest as request } from '../support/decorator.ts';
 import { createBareRepo, startGitServer } from '../support/git-server.ts';
 import type { BareRepo, GitServer } from '../support/git-server.ts';
 
@@ -42,19 +42,7 @@ function project(name: string, annotations: Record<string, string> = {}, url = s
   };
 }
 
-function request(object: KubeObject): DecoratorSyncRequest {
-  return { controller: { metadata: { name: 'kapsa-git-poller' } }, object, attachments: {}, related: {}, finalizing: false };
-}
 
-/** Merges a reply into the object the way Metacontroller does (null deletes, absent leaves alone). */
-function apply(object: KubeObject, response: DecoratorResponse): KubeObject {
-  const annotations = { ...(object.metadata.annotations ?? {}) };
-  for (const [key, value] of Object.entries(response.annotations)) {
-    if (value === null) delete annotations[key];
-    else annotations[key] = value;
-  }
-  return { ...object, metadata: { ...object.metadata, annotations } };
-}
 
 function requested(object: KubeObject, value: string): KubeObject {
   return { ...object, metadata: { ...object.metadata, annotations: { ...object.metadata.annotations, [ANNOTATION_RECONCILE_REQUESTED]: value } } };

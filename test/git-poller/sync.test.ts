@@ -7,9 +7,9 @@ import {
   gitPollerSync,
 } from '../../hooks/git-poller/sync.ts';
 import type { DecoratorResponse, GitPollerDeps } from '../../hooks/git-poller/sync.ts';
-import type { DecoratorSyncRequest } from '../../hooks/lib/hook.ts';
 import { PollScheduler } from '../../hooks/git-poller/scheduler.ts';
 import type { KubeObject, ObjectsByType, Secret } from '../../hooks/lib/objects.ts';
+import { applyReply as apply, pollerRequest as request } from '../support/decorator.ts';
 import { createBareRepo, startGitServer } from '../support/git-server.ts';
 import type { BareRepo, GitServer } from '../support/git-server.ts';
 
@@ -34,9 +34,6 @@ function project(name: string, spec: Record<string, unknown>, annotations?: Reco
   };
 }
 
-function request(object: KubeObject, related: ObjectsByType = {}): DecoratorSyncRequest {
-  return { controller: { metadata: { name: 'kapsa-git-poller' } }, object, attachments: {}, related, finalizing: false };
-}
 
 /** The credential resolver someone else owns, reduced to what the tests need: Secret username/password or token. */
 function resolveCredentials(p: KubeObject, related: ObjectsByType | undefined) {
@@ -77,15 +74,6 @@ function setup(overrides: Partial<GitPollerDeps> = {}) {
   return { deps, clock, scheduler };
 }
 
-/** Applies a decorator response to the object the way Metacontroller does (merge; null deletes). */
-function apply(object: KubeObject, response: DecoratorResponse): KubeObject {
-  const annotations = { ...(object.metadata.annotations ?? {}) };
-  for (const [key, value] of Object.entries(response.annotations)) {
-    if (value === null) delete annotations[key];
-    else annotations[key] = value;
-  }
-  return { ...object, metadata: { ...object.metadata, annotations } };
-}
 
 const refsOf = (r: DecoratorResponse | KubeObject): Record<string, string> => {
   const value = 'annotations' in r && !('metadata' in r) ? r.annotations[ANNOTATION_OBSERVED_REFS] : (r as KubeObject).metadata.annotations?.[ANNOTATION_OBSERVED_REFS];
