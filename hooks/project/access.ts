@@ -111,20 +111,22 @@ export function environmentSecrets(spec: ProjectSpec, kapsaSecrets: ReadonlySet<
 /**
  * A Role on exactly `secretNames` and its binding to the developers and admins, when there is
  * anybody to bind. RBAC cannot narrow `list` to names, so nobody gets it; `create` comes from the
- * ClusterRoles (it reads nothing). With no names the Role has no rules at all (still written, so
- * the namespace shows that nothing is granted): a rule with an empty resourceNames would grant
- * every Secret of the namespace.
+ * ClusterRoles (it reads nothing). `readOnlyNames` are Kapsa's Secrets made for this Project alone
+ * (the push-webhook token, which the team must give its forge): read, never changed. With no names
+ * the Role has no rules at all (still written, so the namespace shows that nothing is granted): a
+ * rule with an empty resourceNames would grant every Secret of the namespace.
  */
-export function desiredSecretsAccess(project: ProjectModel, secretNames: readonly string[]): KubeObject[] {
+export function desiredSecretsAccess(project: ProjectModel, secretNames: readonly string[], readOnlyNames: readonly string[] = []): KubeObject[] {
   const subjects = rbacSubjects([...(project.spec.access?.admins ?? []), ...(project.spec.access?.developers ?? [])]);
   if (subjects.length === 0) return [];
   const metadata = { name: SECRETS_ROLE, namespace: project.namespace, labels: { ...baseLabels(project.name), [LABEL_COMPONENT]: 'access' } };
   const role: KubeObject = { apiVersion: `${RBAC_GROUP}/v1`, kind: 'Role', metadata };
   // No `rules: []`: the API server answers an empty list as `null`, so only an absent key makes
   // what the hook returns agree with what Metacontroller observes.
-  if (secretNames.length > 0) {
-    role.rules = [{ apiGroups: [''], resources: ['secrets'], resourceNames: [...secretNames], verbs: ['get', 'watch', 'update', 'patch', 'delete'] }];
-  }
+  const rules: Array<Record<string, unknown>> = [];
+  if (secretNames.length > 0) rules.push({ apiGroups: [''], resources: ['secrets'], resourceNames: [...secretNames], verbs: ['get', 'watch', 'update', 'patch', 'delete'] });
+  if (readOnlyNames.length > 0) rules.push({ apiGroups: [''], resources: ['secrets'], resourceNames: [...readOnlyNames], verbs: ['get', 'watch'] });
+  if (rules.length > 0) role.rules = rules;
   return [
     role,
     {

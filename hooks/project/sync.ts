@@ -324,9 +324,11 @@ export function syncProject(request: CompositeSyncRequest, context: ProjectSyncC
     namespaceObserved ? `namespace ${namespace} exists` : `namespace ${namespace} is being created`,
   );
 
-  const children: KubeObject[] = [desiredNamespace(model), ...desiredRoleBindings(model), ...desiredSecretsAccess(model, secretAccess?.names ?? [])];
-  const kept: KubeObject[] = [];
   const webhook = projectWebhook(parent, namespace, settings);
+  // The team reads its own webhook token (to give its forge), and no other Secret of Kapsa's.
+  const readableKapsaSecrets = webhook ? [WEBHOOK_SECRET_NAME] : [];
+  const children: KubeObject[] = [desiredNamespace(model), ...desiredRoleBindings(model), ...desiredSecretsAccess(model, secretAccess?.names ?? [], readableKapsaSecrets)];
+  const kept: KubeObject[] = [];
   if (webhook) children.push(webhook.secret);
 
   // Credentials.

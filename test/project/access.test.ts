@@ -109,6 +109,16 @@ describe('the Secrets Role from spec.access and the environments', () => {
     expect(binding?.roleRef).toEqual({ apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: SECRETS_ROLE });
   });
 
+  it("lets the team read its own webhook token, and only read it", () => {
+    const [role] = desiredSecretsAccess(model(developer, [{ name: 'dev', secretRefs: ['db'] }]), ['db'], ['kapsa-webhook']);
+    expect(role?.rules).toEqual([
+      { apiGroups: [''], resources: ['secrets'], resourceNames: ['db'], verbs: ['get', 'watch', 'update', 'patch', 'delete'] },
+      { apiGroups: [''], resources: ['secrets'], resourceNames: ['kapsa-webhook'], verbs: ['get', 'watch'] },
+    ]);
+    const [alone] = desiredSecretsAccess(model(developer, [{ name: 'dev' }]), [], ['kapsa-webhook']);
+    expect(alone?.rules).toEqual([{ apiGroups: [''], resources: ['secrets'], resourceNames: ['kapsa-webhook'], verbs: ['get', 'watch'] }]);
+  });
+
   it('binds admins and developers, never viewers, and makes nothing when neither is listed', () => {
     const access = { admins: [{ kind: 'User', name: 'ana' }], developers: [{ kind: 'User', name: 'ana' }, { kind: 'Group', name: 'devs' }], viewers: [{ kind: 'User', name: 'vi' }] };
     const [role, binding] = desiredSecretsAccess(model(access, [{ name: 'dev', secretRefs: ['db'] }]), ['db']);
