@@ -13,6 +13,7 @@ import { isDnsLabel } from '../lib/names.ts';
 import { isRecord } from '../lib/objects.ts';
 import { ANNOTATION_RECONCILE_REQUESTED, projectWebhookToken, repositoryHash } from '../lib/repository-identity.ts';
 import { MAX_NESTING_DEPTH, nestedDeeperThan } from '../lib/schema.ts';
+import { oneLine } from '../server/handle-hook.ts';
 import { detectForge, eventKind, eventsToSend, FORGES, hasSignature, parsePush, signatureHeader, verifySignature, type Forge } from './forges.ts';
 import { CachedProjectLookup, DeliveryMemory, type ProjectStore, type ProjectView } from './projects.ts';
 
@@ -81,7 +82,7 @@ export function registerReceiver(app: FastifyInstance, options: ReceiverOptions)
         const status = error.statusCode ?? 500;
         if (status === 413) return answer(request, reply, forge, 'too_large', 413, `the body is larger than ${options.bodyLimitBytes} bytes (KAPSA_RECEIVER_BODY_LIMIT)`);
         if (status === 415) return answer(request, reply, forge, 'unsupported_media_type', 415, 'send application/json (or GitHub\'s application/x-www-form-urlencoded)');
-        if (status >= 400 && status < 500) return answer(request, reply, forge, 'bad_request', status, oneLine(error.message));
+        if (status >= 400 && status < 500) return answer(request, reply, forge, 'bad_request', status, oneLine(error.message).slice(0, 200));
         request.log.error({ err: { type: error.name, message: error.message } }, 'push webhook failed');
         return answer(request, reply, forge, 'error', 500, 'the webhook could not be handled; see the service log');
       });
@@ -220,8 +221,4 @@ function errorName(status: number): string {
   return (
     { 400: 'Bad Request', 401: 'Unauthorized', 404: 'Not Found', 409: 'Conflict', 413: 'Payload Too Large', 415: 'Unsupported Media Type', 422: 'Unprocessable Entity', 429: 'Too Many Requests' } as Record<number, string>
   )[status] ?? 'Internal Server Error';
-}
-
-function oneLine(message: string): string {
-  return message.replace(/\s+/g, ' ').trim().slice(0, 200);
 }
