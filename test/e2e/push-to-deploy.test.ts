@@ -190,9 +190,10 @@ describe.sequential('push to deploy on the real engine', () => {
     expect(await bindingNames()).toEqual(['kapsa-project-admin', 'kapsa-project-secrets', 'kapsa-project-viewer']);
     const viewer = await get('rbac.authorization.k8s.io/v1', 'RoleBinding', 'kapsa-project-viewer', 'shop');
     expect(viewer?.subjects).toEqual([{ apiGroup: 'rbac.authorization.k8s.io', kind: 'Group', name: 'auditors' }]);
-    // No environment of the shop names a Secret, so its Secrets Role grants nothing.
+    // No environment of the shop names a Secret; with push webhooks on (as in this engine) the
+    // Secrets Role grants exactly the reading of the team's own webhook token.
     const secretsRole = await get('rbac.authorization.k8s.io/v1', 'Role', 'kapsa-project-secrets', 'shop');
-    expect(secretsRole?.rules ?? []).toEqual([]);
+    expect(secretsRole?.rules).toEqual([{ apiGroups: [''], resources: ['secrets'], resourceNames: ['kapsa-webhook'], verbs: ['get', 'watch'] }]);
     secretsRoleVersion = secretsRole?.metadata.resourceVersion;
     await apply(shopProject({ spec: { access: { admins: SHOP_ACCESS.admins } } }));
     await converge('the viewer RoleBinding removed', async () => (await bindingNames()).join() === 'kapsa-project-admin,kapsa-project-secrets');
